@@ -1,0 +1,272 @@
+//! From a batch's classified records to its data files: one Parquet file per (table,
+//! partition), named after the batch, created with `PutMode::Create` so that the first
+//! writer and any later roll-forward can never both leave a copy.
+
+use super::report::FileWritten;
+use crate::decode::{self, Event, Invalid, QuarantineReason};
+use crate::encode::{
+    DuplicateRow, EventRow, OriginalPointer, ParquetOptions, QuarantineRow, RowEncoder, encode_parquet,
+};
+use crate::error::IngestError;
+use crate::lake::{BatchId, Lake, Layout, TableKind};
+use crate::ledger::document::{ManifestDoc, ManifestRecord, RoleDoc};
+use crate::ledger::put_create;
+use crate::source::{SequenceNumber, SourceId};
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use schemas::PartitionDate;
+use std::collections::BTreeMap;
+
+/// The table a committed record's row belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Event,
+    Duplicate(OriginalPointer),
+    Quarantine,
+}
+
+/// A committed record, ready to be encoded.
+#[derive(Debug, Clone)]
+pub struct Row<'a> {
+    pub source: &'a SourceId,
+    pub arrival_micros: i64,
+    pub data: &'a [u8],
+    pub decoded: &'a Result<Event, Invalid>,
+    pub role: &'a Role,
+}
+
+/// An encoded file, not yet uploaded.
+#[derive(Debug, Clone)]
+pub struct EncodedFile {
+    pub path: String,
+    pub table: TableKind,
+    pub rows: usize,
+    pub bytes: Bytes,
+}
+
+type PartitionKey = (TableKind, String, PartitionDate);
+
+/// Encodes the rows of one batch into its files (synchronous, in memory).
+pub fn encode_files(
+    encoder: &RowEncoder,
+    batch: &BatchId,
+    rows: &[Row<'_>],
+    options: ParquetOptions,
+) -> Result<Vec<EncodedFile>, IngestError> {
+    let mut events: BTreeMap<PartitionKey, Vec<EventRow<'_>>> = BTreeMap::new();
+    let mut duplicates: BTreeMap<PartitionKey, Vec<DuplicateRow<'_>>> = BTreeMap::new();
+    let mut quarantine: BTreeMap<PartitionDate, Vec<QuarantineRow<'_>>> = BTreeMap::new();
+    // Decoding is deterministic, so a committed record decodes to the role it was committed
+    // with. If a newer release validates differently, the record is kept in quarantine with
+    // the reason it has now; it is never dropped.
+    let substitutes: Vec<Invalid> = rows
+        .iter()
+        .filter_map(|row| match (row.role, row.decoded) {
+            (Role::Event | Role::Duplicate(_), Err(invalid)) => Some(invalid.clone()),
+            (Role::Quarantine, Ok(_)) => Some(stale_invalid()),
+            _ => None,
+        })
+        .collect();
+    let mut substitutes = substitutes.iter();
+    for row in rows {
+        let arrival_date = PartitionDate::from_unix_micros(row.arrival_micros);
+        let invalid = match (row.role, row.decoded) {
+            (Role::Event, Ok(event)) => {
+                let key = (TableKind::Events, event.event_type.clone(), event.date);
+                events.entry(key).or_default().push(event_row(row, event));
+                continue;
+            }
+            (Role::Duplicate(original), Ok(event)) => {
+                let key = (TableKind::Duplicates, event.event_type.clone(), event.date);
+                duplicates.entry(key).or_default().push(DuplicateRow {
+                    row: event_row(row, event),
+                    original,
+                });
+                continue;
+            }
+            (Role::Quarantine, Err(invalid)) => invalid,
+            _ => match substitutes.next() {
+                Some(invalid) => invalid,
+                None => continue,
+            },
+        };
+        quarantine.entry(arrival_date).or_default().push(QuarantineRow {
+            invalid,
+            raw: row.data,
+            source: row.source,
+            arrival_micros: row.arrival_micros,
+        });
+    }
+    let mut files = Vec::new();
+    for ((table, event_type, date), rows) in &events {
+        let batch_rows = encoder.events(rows)?;
+        files.push(file(
+            table,
+            Layout::data_file(*table, event_type, *date, batch),
+            rows.len(),
+            &batch_rows,
+            options,
+        )?);
+    }
+    for ((table, event_type, date), rows) in &duplicates {
+        let batch_rows = encoder.duplicates(rows)?;
+        files.push(file(
+            table,
+            Layout::data_file(*table, event_type, *date, batch),
+            rows.len(),
+            &batch_rows,
+            options,
+        )?);
+    }
+    for (date, rows) in &quarantine {
+        let batch_rows = encoder.quarantine(rows)?;
+        let table = TableKind::Quarantine;
+        files.push(file(
+            &table,
+            Layout::data_file(table, "", *date, batch),
+            rows.len(),
+            &batch_rows,
+            options,
+        )?);
+    }
+    Ok(files)
+}
+
+fn stale_invalid() -> Invalid {
+    Invalid {
+        reason: QuarantineReason::BadType,
+        detail: "committed as invalid by an earlier release; valid under this one".into(),
+        event_uuid: None,
+        event_name: None,
+    }
+}
+
+fn event_row<'a>(row: &Row<'a>, event: &'a Event) -> EventRow<'a> {
+    EventRow {
+        event,
+        source: row.source,
+        arrival_micros: row.arrival_micros,
+    }
+}
+
+fn file(
+    table: &TableKind,
+    path: String,
+    rows: usize,
+    batch: &arrow::record_batch::RecordBatch,
+    options: ParquetOptions,
+) -> Result<EncodedFile, IngestError> {
+    Ok(EncodedFile {
+        path,
+        table: *table,
+        rows,
+        bytes: encode_parquet(batch, options)?,
+    })
+}
+
+/// Uploads files with create-if-absent; an existing file is one a roll-forward (or an
+/// earlier attempt) already wrote with the same rows.
+pub async fn put_files(
+    lake: &Lake,
+    files: Vec<EncodedFile>,
+    parallel: usize,
+) -> Result<Vec<FileWritten>, IngestError> {
+    futures::stream::iter(files)
+        .map(|f| async move {
+            let size = f.bytes.len();
+            put_create(lake, &f.path, f.bytes).await?;
+            Ok::<_, IngestError>(FileWritten {
+                path: f.path,
+                table: f.table,
+                rows: f.rows,
+                bytes: size,
+            })
+        })
+        .buffer_unordered(parallel.max(1))
+        .try_collect()
+        .await
+}
+
+/// The manifest entry of a committed record.
+pub fn manifest_record(source: &SourceId, arrival_micros: i64, data: &[u8], role: &Role) -> ManifestRecord {
+    ManifestRecord {
+        shard: source.shard_id.clone(),
+        sequence: source.sequence.to_string(),
+        arrival_micros,
+        data: ManifestRecord::encode_data(data),
+        role: match role {
+            Role::Event => RoleDoc::Event,
+            Role::Duplicate(p) => RoleDoc::Duplicate {
+                original_shard: p.source.shard_id.clone(),
+                original_sequence: p.source.sequence.to_string(),
+                original_file: p.file.clone(),
+            },
+            Role::Quarantine => RoleDoc::Quarantine,
+        },
+    }
+}
+
+/// Records of a committed manifest, decoded again, to rebuild the batch's files.
+#[derive(Debug)]
+pub struct ManifestRows {
+    pub sources: Vec<SourceId>,
+    pub arrivals: Vec<i64>,
+    pub data: Vec<Vec<u8>>,
+    pub decoded: Vec<Result<Event, Invalid>>,
+    pub roles: Vec<Role>,
+}
+
+impl ManifestRows {
+    pub fn from_doc(doc: &ManifestDoc, path: &str) -> Result<Self, IngestError> {
+        let corrupt = |message: &str| IngestError::CorruptLedger {
+            path: path.to_owned(),
+            message: message.to_owned(),
+        };
+        let n = doc.records.len();
+        let mut rows = ManifestRows {
+            sources: Vec::with_capacity(n),
+            arrivals: Vec::with_capacity(n),
+            data: Vec::with_capacity(n),
+            decoded: Vec::with_capacity(n),
+            roles: Vec::with_capacity(n),
+        };
+        for r in &doc.records {
+            let sequence =
+                SequenceNumber::parse(&r.sequence).ok_or_else(|| corrupt("bad sequence number"))?;
+            let data = r.decode_data().ok_or_else(|| corrupt("bad base64 record"))?;
+            let role = match &r.role {
+                RoleDoc::Event => Role::Event,
+                RoleDoc::Quarantine => Role::Quarantine,
+                RoleDoc::Duplicate {
+                    original_shard: shard,
+                    original_sequence: sequence,
+                    original_file: file,
+                } => Role::Duplicate(OriginalPointer {
+                    source: SourceId::new(
+                        shard.clone(),
+                        SequenceNumber::parse(sequence).ok_or_else(|| corrupt("bad original sequence"))?,
+                    ),
+                    file: file.clone(),
+                }),
+            };
+            rows.decoded.push(decode::decode(&data));
+            rows.sources.push(SourceId::new(r.shard.clone(), sequence));
+            rows.arrivals.push(r.arrival_micros);
+            rows.data.push(data);
+            rows.roles.push(role);
+        }
+        Ok(rows)
+    }
+
+    pub fn rows(&self) -> Vec<Row<'_>> {
+        (0..self.sources.len())
+            .map(|i| Row {
+                source: &self.sources[i],
+                arrival_micros: self.arrivals[i],
+                data: &self.data[i],
+                decoded: &self.decoded[i],
+                role: &self.roles[i],
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,626 @@
+//! The batch processor. For one batch of records:
+//!
+//! 1. decode every record; key valid events by MD5(event_uuid) in the chain of their
+//!    (created_at date, bucket), invalid ones by source fingerprint in the quarantine chain
+//!    of their (arrival date, bucket);
+//! 2. per chain, classify each record against the ledger: new (claim), a retry of a record
+//!    an earlier batch committed (done: roll its batch forward if files are missing), a
+//!    duplicate of a committed claim, invalid (quarantine), or blocked behind a claim whose
+//!    batch is still in flight within its lease (the record fails, to be retried);
+//! 3. commit every chain's entries with create-only versions (on conflict: refresh,
+//!    reclassify, retry), then create the batch manifest (the commit point), then the files;
+//! 4. report per record.
+//!
+//! A failure before the manifest aborts the batch (tombstone) so a retry can claim again at
+//! once; a crash leaves the claims to expire with their lease.
+
+use super::files::{self, ManifestRows, Role, Row};
+use super::report::{BatchReport, CommittedAs, RecordOutcome};
+use crate::decode::{self, Event, Invalid};
+use crate::encode::{OriginalPointer, ParquetOptions, RowEncoder};
+use crate::error::IngestError;
+use crate::lake::{BatchId, Lake, Layout, TableKind};
+use crate::ledger::chain::{ChainKey, ChainKind, bucket_of};
+use crate::ledger::document::{self, ClaimDoc, CommitDoc, ManifestDoc};
+use crate::ledger::policy::{CommitRetryPolicy, LeasePolicy};
+use crate::ledger::{Ledger, Resolution, put_create, read_optional};
+use crate::source::SourceRecord;
+use futures::StreamExt;
+use md5::{Digest, Md5};
+use object_store::ObjectStoreExt;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use schemas::{PartitionDate, Registry};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Settings of a processor; the defaults suit the Lambda.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessorConfig {
+    pub lease: LeasePolicy,
+    pub commit_retry: CommitRetryPolicy,
+    pub parquet: ParquetOptions,
+    /// Concurrent object store requests for commits and uploads.
+    pub parallelism: usize,
+    /// Hash buckets per date for a new lake (an existing lake keeps its own).
+    pub buckets: u32,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        ProcessorConfig {
+            lease: LeasePolicy::default(),
+            commit_retry: CommitRetryPolicy::default(),
+            parquet: ParquetOptions::default(),
+            parallelism: 16,
+            buckets: crate::ledger::DEFAULT_BUCKETS,
+        }
+    }
+}
+
+/// One record, decoded and placed in its chain.
+#[derive(Debug)]
+struct Item {
+    source_fp: u128,
+    decoded: Result<Event, Invalid>,
+    chain: ChainKey,
+    /// uuid hash (events chains) or source fingerprint (quarantine chains)
+    key: u128,
+}
+
+#[derive(Debug, Clone)]
+enum Decision {
+    Claim {
+        replaces: Option<BatchId>,
+    },
+    Duplicate(OriginalPointer),
+    DuplicateOfItem(usize),
+    Quarantine,
+    Done {
+        batch: BatchId,
+        committed_as: CommittedAs,
+    },
+    Blocked {
+        batch: BatchId,
+    },
+    SameSourceAs(usize),
+}
+
+/// Processes batches against one lake; keeps the ledger's warm cache between batches.
+#[derive(Debug)]
+pub struct BatchProcessor {
+    lake: Lake,
+    ledger: Ledger,
+    encoder: Arc<RowEncoder>,
+    config: ProcessorConfig,
+    rng: ChaCha8Rng,
+}
+
+static PROCESSORS: AtomicU64 = AtomicU64::new(0);
+
+impl BatchProcessor {
+    /// Opens the lake's ledger. `writer` names this process in commits (for operators).
+    pub async fn open(
+        lake: Lake,
+        registry: &Registry,
+        writer: &str,
+        config: ProcessorConfig,
+    ) -> Result<Self, IngestError> {
+        let ledger = Ledger::open(lake.clone(), writer, config.buckets).await?;
+        let mut seed = Md5::new();
+        seed.update(writer.as_bytes());
+        seed.update(std::process::id().to_le_bytes());
+        seed.update(PROCESSORS.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        seed.update(nanos.to_le_bytes());
+        let digest: [u8; 16] = seed.finalize().into();
+        let rng = ChaCha8Rng::seed_from_u64(u64::from_le_bytes([
+            digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+        ]));
+        Ok(BatchProcessor {
+            lake,
+            ledger,
+            encoder: Arc::new(RowEncoder::new(registry)),
+            config,
+            rng,
+        })
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn lake(&self) -> &Lake {
+        &self.lake
+    }
+
+    /// Processes one batch. `Err` means nothing in the batch can be reported as done (the
+    /// caller retries the whole batch); per-record failures are in the report.
+    pub async fn process(
+        &mut self,
+        records: &[SourceRecord],
+        now_millis: i64,
+    ) -> Result<BatchReport, IngestError> {
+        let batch = BatchId::new(now_millis, self.rng.next_u64());
+        let items: Vec<Item> = records.iter().map(|r| self.item(r)).collect();
+        let conflicts_before = self.ledger.stats.conflicts;
+        let mut decisions = same_source_decisions(&items);
+        let chains = group_by_chain(&items, &decisions);
+        let committed = self
+            .commit_chains(&batch, records, &items, &chains, &mut decisions, now_millis)
+            .await;
+        let mut report = BatchReport::default();
+        match committed {
+            Ok(attempted) => {
+                if let Err(e) = self
+                    .finish(&batch, records, &items, &decisions, now_millis, &mut report)
+                    .await
+                {
+                    if attempted && report.batch.is_none() {
+                        self.abort_quietly(&batch).await;
+                    }
+                    return Err(e);
+                }
+            }
+            Err((attempted, e)) => {
+                if attempted {
+                    self.abort_quietly(&batch).await;
+                }
+                return Err(e);
+            }
+        }
+        report.outcomes = outcomes(&items, &decisions);
+        report.ledger_conflicts = self.ledger.stats.conflicts - conflicts_before;
+        Ok(report)
+    }
+
+    fn item(&self, record: &SourceRecord) -> Item {
+        let decoded = decode::decode(&record.data);
+        let source_fp = record.fingerprint();
+        let buckets = self.ledger.buckets();
+        let (chain, key) = match &decoded {
+            Ok(event) => {
+                let uuid_hash = u128::from_be_bytes(Md5::digest(event.event_uuid.as_bytes()).into());
+                let bucket = bucket_of(uuid_hash, buckets);
+                (
+                    ChainKey {
+                        kind: ChainKind::Events,
+                        date: event.date,
+                        bucket,
+                    },
+                    uuid_hash,
+                )
+            }
+            Err(_) => {
+                let date = PartitionDate::from_unix_micros(record.arrival_micros);
+                let bucket = bucket_of(source_fp, buckets);
+                (
+                    ChainKey {
+                        kind: ChainKind::Quarantine,
+                        date,
+                        bucket,
+                    },
+                    source_fp,
+                )
+            }
+        };
+        Item {
+            source_fp,
+            decoded,
+            chain,
+            key,
+        }
+    }
+
+    async fn abort_quietly(&mut self, batch: &BatchId) {
+        if let Err(e) = self.ledger.abort(batch).await {
+            tracing::warn!(%batch, error = %e, "could not abort the failed batch; its claims expire with the lease");
+        }
+    }
+
+    /// Classifies and commits every chain. Returns whether any commit was attempted.
+    async fn commit_chains(
+        &mut self,
+        batch: &BatchId,
+        records: &[SourceRecord],
+        items: &[Item],
+        chains: &BTreeMap<ChainKey, Vec<usize>>,
+        decisions: &mut [Option<Decision>],
+        now_millis: i64,
+    ) -> Result<bool, (bool, IngestError)> {
+        let mut pending: Vec<ChainKey> = chains.keys().copied().collect();
+        let mut attempted = false;
+        let mut attempt = 0u32;
+        while !pending.is_empty() {
+            attempt += 1;
+            if !self.config.commit_retry.should_retry(attempt) {
+                let chain = pending[0].to_string();
+                return Err((
+                    attempted,
+                    IngestError::CommitContention {
+                        chain,
+                        attempts: attempt - 1,
+                    },
+                ));
+            }
+            if attempt > 1 {
+                let wait = self.config.commit_retry.backoff(attempt, self.rng.next_u64());
+                tokio::time::sleep(wait).await;
+            }
+            let mut proposals = Vec::new();
+            for key in &pending {
+                let decided = self
+                    .classify_chain(*key, &chains[key], records, items, now_millis)
+                    .await;
+                let decided = decided.map_err(|e| (attempted, e))?;
+                for (i, d) in &decided {
+                    decisions[*i] = Some(d.clone());
+                }
+                if let Some(doc) =
+                    commit_doc(batch, self.ledger.writer(), now_millis, records, items, &decided)
+                {
+                    let version = self.ledger.state(*key).await.map_err(|e| (attempted, e))?.version + 1;
+                    proposals.push((*key, version, doc));
+                }
+            }
+            attempted |= !proposals.is_empty();
+            let lake = &self.lake;
+            let results: Vec<_> = futures::stream::iter(proposals)
+                .map(|(key, version, doc)| async move {
+                    let created = match document::encode_json(&doc) {
+                        Ok(bytes) => put_create(lake, &key.version_path(version), bytes).await,
+                        Err(e) => Err(e),
+                    };
+                    (key, version, doc, created)
+                })
+                .buffered(self.config.parallelism.max(1))
+                .collect()
+                .await;
+            let mut lost = Vec::new();
+            for (key, version, doc, created) in results {
+                match created {
+                    Ok(true) => self
+                        .ledger
+                        .record_commit(key, version, &doc)
+                        .await
+                        .map_err(|e| (true, e))?,
+                    Ok(false) => {
+                        self.ledger.stats.conflicts += 1;
+                        lost.push(key);
+                    }
+                    Err(e) => return Err((true, e)),
+                }
+            }
+            for key in &lost {
+                self.ledger.refresh(*key).await.map_err(|e| (true, e))?;
+            }
+            pending = lost;
+        }
+        Ok(attempted)
+    }
+
+    /// Decides every record of one chain against its current state.
+    async fn classify_chain(
+        &mut self,
+        key: ChainKey,
+        members: &[usize],
+        records: &[SourceRecord],
+        items: &[Item],
+        now_millis: i64,
+    ) -> Result<Vec<(usize, Decision)>, IngestError> {
+        let state = self.ledger.state(key).await?;
+        let lookups: Vec<_> = members
+            .iter()
+            .map(|&i| {
+                let claim = (key.kind == ChainKind::Events)
+                    .then(|| state.original(items[i].key))
+                    .flatten();
+                (state.other(items[i].source_fp), claim)
+            })
+            .collect();
+        let mut resolved: HashMap<BatchId, Resolution> = HashMap::new();
+        for (other, claim) in &lookups {
+            let pairs = other.iter().map(|o| (&o.batch, o.committed_at_millis));
+            for (b, at) in pairs.chain(claim.iter().map(|c| (&c.batch, c.committed_at_millis))) {
+                if !resolved.contains_key(b) {
+                    let r = self.ledger.resolve(b, at, now_millis, self.config.lease).await?;
+                    resolved.insert(b.clone(), r);
+                }
+            }
+        }
+        let mut claimed_here: HashMap<u128, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(members.len());
+        for (&i, (other, claim)) in members.iter().zip(lookups) {
+            let status = |b: &BatchId| resolved.get(b).copied().unwrap_or(Resolution::Pending);
+            let decision = if key.kind == ChainKind::Quarantine {
+                match other {
+                    Some(o) => match status(&o.batch) {
+                        Resolution::Committed => Decision::Done {
+                            batch: o.batch,
+                            committed_as: CommittedAs::Quarantine,
+                        },
+                        Resolution::Pending => Decision::Blocked { batch: o.batch },
+                        Resolution::Aborted => Decision::Quarantine,
+                    },
+                    None => Decision::Quarantine,
+                }
+            } else {
+                let recorded = other.map(|o| (status(&o.batch), o.batch));
+                match recorded {
+                    Some((Resolution::Committed, b)) => Decision::Done {
+                        batch: b,
+                        committed_as: CommittedAs::Duplicate,
+                    },
+                    Some((Resolution::Pending, b)) => Decision::Blocked { batch: b },
+                    _ => {
+                        let uuid = items[i].key;
+                        if let Some(&first) = claimed_here.get(&uuid) {
+                            Decision::DuplicateOfItem(first)
+                        } else {
+                            let d = decide_event(&records[i], claim, status, key.date);
+                            if matches!(d, Decision::Claim { .. }) {
+                                claimed_here.insert(uuid, i);
+                            }
+                            d
+                        }
+                    }
+                }
+            };
+            out.push((i, decision));
+        }
+        Ok(out)
+    }
+
+    /// After the chains are committed: the manifest, the files, roll-forwards.
+    async fn finish(
+        &mut self,
+        batch: &BatchId,
+        records: &[SourceRecord],
+        items: &[Item],
+        decisions: &[Option<Decision>],
+        now_millis: i64,
+        report: &mut BatchReport,
+    ) -> Result<(), IngestError> {
+        let roles = roles(records, items, decisions, batch);
+        let committed: Vec<usize> = (0..records.len()).filter(|i| roles[*i].is_some()).collect();
+        if !committed.is_empty() {
+            let manifest = ManifestDoc {
+                format: document::FORMAT,
+                batch: batch.to_string(),
+                writer: self.ledger.writer().to_owned(),
+                committed_at_millis: now_millis,
+                records: committed
+                    .iter()
+                    .map(|&i| {
+                        let r = &records[i];
+                        files::manifest_record(
+                            &r.source,
+                            r.arrival_micros,
+                            &r.data,
+                            roles[i].as_ref().unwrap_or(&Role::Quarantine),
+                        )
+                    })
+                    .collect(),
+            };
+            if !self
+                .ledger
+                .commit_batch(batch, document::encode_manifest(&manifest)?)
+                .await?
+            {
+                return Err(IngestError::BatchAborted {
+                    batch_id: batch.to_string(),
+                });
+            }
+            report.batch = Some(batch.clone());
+            let rows: Vec<Row<'_>> = committed
+                .iter()
+                .filter_map(|&i| {
+                    let r = &records[i];
+                    roles[i].as_ref().map(|role| Row {
+                        source: &r.source,
+                        arrival_micros: r.arrival_micros,
+                        data: &r.data,
+                        decoded: &items[i].decoded,
+                        role,
+                    })
+                })
+                .collect();
+            let encoded = files::encode_files(&self.encoder, batch, &rows, self.config.parquet)?;
+            report.files = files::put_files(&self.lake, encoded, self.config.parallelism).await?;
+            self.ledger.mark_verified(batch.clone());
+        }
+        let earlier: HashSet<BatchId> = decisions
+            .iter()
+            .filter_map(|d| match d {
+                Some(Decision::Done { batch, .. }) => Some(batch.clone()),
+                _ => None,
+            })
+            .collect();
+        for old in earlier {
+            self.roll_forward(&old).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure every file of a committed batch exists, rebuilding missing ones from its manifest.
+    pub async fn roll_forward(&mut self, batch: &BatchId) -> Result<usize, IngestError> {
+        if self.ledger.is_verified(batch) {
+            return Ok(0);
+        }
+        let path = Layout::manifest(batch);
+        let bytes = read_optional(&self.lake, &path)
+            .await?
+            .ok_or_else(|| IngestError::CorruptLedger {
+                path: path.clone(),
+                message: "a committed batch has no manifest".into(),
+            })?;
+        let doc = document::decode_manifest(&bytes, &path)?;
+        let manifest_rows = ManifestRows::from_doc(&doc, &path)?;
+        let encoded = files::encode_files(&self.encoder, batch, &manifest_rows.rows(), self.config.parquet)?;
+        let mut missing = Vec::new();
+        for file in encoded {
+            let full = self.lake.path(&file.path);
+            match self.lake.store.head(&full).await {
+                Ok(_) => {}
+                Err(object_store::Error::NotFound { .. }) => missing.push(file),
+                Err(e) => return Err(IngestError::store("head", &full, e)),
+            }
+        }
+        let rewritten = missing.len();
+        if rewritten > 0 {
+            tracing::info!(%batch, files = rewritten, "rolling a committed batch forward");
+            files::put_files(&self.lake, missing, self.config.parallelism).await?;
+        }
+        self.ledger.mark_verified(batch.clone());
+        Ok(rewritten)
+    }
+}
+
+/// How a valid record relates to the claim (if any) on its uuid.
+fn decide_event(
+    record: &SourceRecord,
+    claim: Option<crate::ledger::chain::ClaimView>,
+    status: impl Fn(&BatchId) -> Resolution,
+    date: PartitionDate,
+) -> Decision {
+    let Some(claim) = claim else {
+        return Decision::Claim { replaces: None };
+    };
+    match status(&claim.batch) {
+        Resolution::Committed if claim.source == record.source => Decision::Done {
+            batch: claim.batch,
+            committed_as: CommittedAs::Event,
+        },
+        Resolution::Committed => Decision::Duplicate(OriginalPointer {
+            file: Layout::data_file(TableKind::Events, &claim.event_type, date, &claim.batch),
+            source: claim.source,
+        }),
+        Resolution::Aborted => Decision::Claim {
+            replaces: Some(claim.batch),
+        },
+        Resolution::Pending => Decision::Blocked { batch: claim.batch },
+    }
+}
+
+/// Later records with the same source as an earlier one in the batch mirror it.
+fn same_source_decisions(items: &[Item]) -> Vec<Option<Decision>> {
+    let mut first: HashMap<u128, usize> = HashMap::new();
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match first.get(&item.source_fp) {
+            Some(&j) => Some(Decision::SameSourceAs(j)),
+            None => {
+                first.insert(item.source_fp, i);
+                None
+            }
+        })
+        .collect()
+}
+
+fn group_by_chain(items: &[Item], decisions: &[Option<Decision>]) -> BTreeMap<ChainKey, Vec<usize>> {
+    let mut chains: BTreeMap<ChainKey, Vec<usize>> = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        if decisions[i].is_none() {
+            chains.entry(item.chain).or_default().push(i);
+        }
+    }
+    chains
+}
+
+/// The commit for one chain's decisions, or `None` when it records nothing new.
+fn commit_doc(
+    batch: &BatchId,
+    writer: &str,
+    now_millis: i64,
+    records: &[SourceRecord],
+    items: &[Item],
+    decided: &[(usize, Decision)],
+) -> Option<CommitDoc> {
+    let mut doc = CommitDoc {
+        format: document::FORMAT,
+        batch: batch.to_string(),
+        writer: writer.to_owned(),
+        committed_at_millis: now_millis,
+        claims: Vec::new(),
+        others: Vec::new(),
+    };
+    for (i, decision) in decided {
+        match decision {
+            Decision::Claim { replaces } => {
+                let Ok(event) = &items[*i].decoded else { continue };
+                doc.claims.push(ClaimDoc {
+                    uuid: format!("{:032x}", items[*i].key),
+                    shard: records[*i].source.shard_id.clone(),
+                    sequence: records[*i].source.sequence.to_string(),
+                    event_type: event.event_type.clone(),
+                    replaces: replaces.as_ref().map(ToString::to_string),
+                });
+            }
+            Decision::Duplicate(_) | Decision::DuplicateOfItem(_) | Decision::Quarantine => {
+                doc.others.push(format!("{:032x}", items[*i].source_fp));
+            }
+            Decision::Done { .. } | Decision::Blocked { .. } | Decision::SameSourceAs(_) => {}
+        }
+    }
+    (!doc.claims.is_empty() || !doc.others.is_empty()).then_some(doc)
+}
+
+/// The row each record contributes to this batch's files, if any.
+fn roles(
+    records: &[SourceRecord],
+    items: &[Item],
+    decisions: &[Option<Decision>],
+    batch: &BatchId,
+) -> Vec<Option<Role>> {
+    decisions
+        .iter()
+        .map(|d| match d {
+            Some(Decision::Claim { .. }) => Some(Role::Event),
+            Some(Decision::Quarantine) => Some(Role::Quarantine),
+            Some(Decision::Duplicate(p)) => Some(Role::Duplicate(p.clone())),
+            Some(Decision::DuplicateOfItem(j)) => {
+                let event_type = items[*j]
+                    .decoded
+                    .as_ref()
+                    .map(|e| e.event_type.as_str())
+                    .unwrap_or_default();
+                Some(Role::Duplicate(OriginalPointer {
+                    source: records[*j].source.clone(),
+                    file: Layout::data_file(TableKind::Events, event_type, items[*j].chain.date, batch),
+                }))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn outcomes(items: &[Item], decisions: &[Option<Decision>]) -> Vec<RecordOutcome> {
+    let direct = |i: usize| match &decisions[i] {
+        Some(Decision::Claim { .. }) => RecordOutcome::Written,
+        Some(Decision::Duplicate(_) | Decision::DuplicateOfItem(_)) => RecordOutcome::Duplicate,
+        Some(Decision::Quarantine) => match &items[i].decoded {
+            Err(invalid) => RecordOutcome::Quarantined(invalid.reason),
+            Ok(_) => RecordOutcome::Quarantined(decode::QuarantineReason::BadType),
+        },
+        Some(Decision::Done { committed_as, .. }) => RecordOutcome::AlreadyCommitted(*committed_as),
+        Some(Decision::Blocked { batch }) => RecordOutcome::Failed {
+            retryable: true,
+            message: format!("claimed by batch {batch}, which is still in flight; retry after its lease"),
+        },
+        Some(Decision::SameSourceAs(_)) | None => RecordOutcome::Failed {
+            retryable: true,
+            message: "not classified".into(),
+        },
+    };
+    (0..items.len())
+        .map(|i| match &decisions[i] {
+            Some(Decision::SameSourceAs(j)) => direct(*j),
+            _ => direct(i),
+        })
+        .collect()
+}

@@ -1,0 +1,408 @@
+//! Decode, validate and enrich one record: bytes in, an [`Event`] or an [`Invalid`] out.
+//! Never panics on any input. The checks, in order (the first failure is the reason):
+//!
+//! | reason           | when                                                                |
+//! |------------------|---------------------------------------------------------------------|
+//! | `too_large`      | the record is longer than the limit (1 MiB, Kinesis' own maximum)     |
+//! | `invalid_json`   | not UTF-8 JSON                                                      |
+//! | `not_an_object`  | valid JSON, but not an object                                       |
+//! | `missing_field`  | `event_uuid`, `event_name` or `created_at` is absent or null        |
+//! | `bad_type`       | one of them has the wrong JSON type: uuid and name must be strings;  |
+//! |                  | created_at an integer (floats and numeric strings are rejected, so the |
+//! |                  | stored value is exactly the sent one)                                 |
+//! | `bad_uuid`       | `event_uuid` is empty, longer than 128 bytes or has control characters |
+//! | `bad_event_name` | empty name or empty part, or an event type outside `[A-Za-z0-9_.-]{1,64}` |
+//! | `bad_timestamp`  | `created_at` before 2000-01-01 or from 2100-01-01 on (negative values, |
+//! |                  | milliseconds); far-future values inside the range are kept and counted |
+//! |                  | by the quality report instead                                         |
+
+use schemas::partition::PartitionDate;
+use schemas::{EventName, columns};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Kinesis refuses records over 1 MiB; we apply the same bound to every source.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// Longest accepted `event_uuid`.
+pub const MAX_UUID_BYTES: usize = 128;
+
+/// Why a record went to quarantine. The names are the `reason` column's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QuarantineReason {
+    TooLarge,
+    InvalidJson,
+    NotAnObject,
+    MissingField,
+    BadType,
+    BadUuid,
+    BadEventName,
+    BadTimestamp,
+}
+
+impl QuarantineReason {
+    pub const ALL: [QuarantineReason; 8] = [
+        Self::TooLarge,
+        Self::InvalidJson,
+        Self::NotAnObject,
+        Self::MissingField,
+        Self::BadType,
+        Self::BadUuid,
+        Self::BadEventName,
+        Self::BadTimestamp,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TooLarge => "too_large",
+            Self::InvalidJson => "invalid_json",
+            Self::NotAnObject => "not_an_object",
+            Self::MissingField => "missing_field",
+            Self::BadType => "bad_type",
+            Self::BadUuid => "bad_uuid",
+            Self::BadEventName => "bad_event_name",
+            Self::BadTimestamp => "bad_timestamp",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+impl fmt::Display for QuarantineReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record that failed validation, with what we could still read of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalid {
+    pub reason: QuarantineReason,
+    pub detail: String,
+    pub event_uuid: Option<String>,
+    pub event_name: Option<String>,
+}
+
+/// A valid, enriched event. `payload` holds every field except the three envelope fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub event_uuid: String,
+    pub event_name: String,
+    pub event_type: String,
+    pub event_subtype: Option<String>,
+    pub created_at: i64,
+    pub date: PartitionDate,
+    pub payload: Map<String, Value>,
+}
+
+impl Event {
+    /// `created_datetime` as ISO 8601 UTC, e.g. `2022-02-14T11:40:00Z`.
+    pub fn created_datetime(&self) -> String {
+        chrono::DateTime::from_timestamp(self.created_at, 0)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// Decodes one record. Pure and deterministic: a retry decodes to the same outcome.
+pub fn decode(data: &[u8]) -> Result<Event, Invalid> {
+    if data.len() > MAX_RECORD_BYTES {
+        return Err(invalid(
+            QuarantineReason::TooLarge,
+            format!("record has {} bytes; the limit is {MAX_RECORD_BYTES}", data.len()),
+        ));
+    }
+    let value: Value = serde_json::from_slice(data)
+        .map_err(|e| invalid(QuarantineReason::InvalidJson, format!("not valid JSON: {e}")))?;
+    let Value::Object(mut object) = value else {
+        return Err(invalid(
+            QuarantineReason::NotAnObject,
+            format!("a JSON {} is not an event", kind(&value)),
+        ));
+    };
+    let uuid = take_string(&mut object, columns::EVENT_UUID);
+    let name = take_string(&mut object, columns::EVENT_NAME);
+    let created_at = object.remove(columns::CREATED_AT);
+    let seen_uuid = uuid.as_ref().ok().cloned();
+    let seen_name = name.as_ref().ok().cloned();
+    let with_ids = |mut bad: Invalid| {
+        bad.event_uuid = seen_uuid.clone();
+        bad.event_name = seen_name.clone();
+        bad
+    };
+    let uuid = uuid.map_err(with_ids)?;
+    let name = name.map_err(with_ids)?;
+    let created_at = created_at_seconds(created_at).map_err(with_ids)?;
+    check_uuid(&uuid).map_err(with_ids)?;
+    let parsed = EventName::parse(&name)
+        .map_err(|e| with_ids(invalid(QuarantineReason::BadEventName, e.to_string())))?;
+    let (event_type, event_subtype) = (
+        parsed.event_type.to_owned(),
+        parsed.event_subtype.map(str::to_owned),
+    );
+    let date = PartitionDate::from_unix_seconds(created_at).ok_or_else(|| {
+        with_ids(invalid(
+            QuarantineReason::BadTimestamp,
+            format!("created_at {created_at} is outside 2000-01-01..2100-01-01 (Unix seconds expected)"),
+        ))
+    })?;
+    Ok(Event {
+        event_uuid: uuid,
+        event_name: name,
+        event_type,
+        event_subtype,
+        created_at,
+        date,
+        payload: object,
+    })
+}
+
+fn invalid(reason: QuarantineReason, detail: String) -> Invalid {
+    Invalid {
+        reason,
+        detail,
+        event_uuid: None,
+        event_name: None,
+    }
+}
+
+fn take_string(object: &mut Map<String, Value>, field: &str) -> Result<String, Invalid> {
+    match object.remove(field) {
+        None | Some(Value::Null) => Err(invalid(
+            QuarantineReason::MissingField,
+            format!("{field} is missing"),
+        )),
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(invalid(
+            QuarantineReason::BadType,
+            format!("{field} must be a string, not a JSON {}", kind(&other)),
+        )),
+    }
+}
+
+fn created_at_seconds(value: Option<Value>) -> Result<i64, Invalid> {
+    let field = columns::CREATED_AT;
+    match value {
+        None | Some(Value::Null) => Err(invalid(
+            QuarantineReason::MissingField,
+            format!("{field} is missing"),
+        )),
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
+            let what = if n.is_f64() {
+                "a float"
+            } else {
+                "an integer beyond 64 bits"
+            };
+            invalid(
+                QuarantineReason::BadType,
+                format!("{field} must be integer Unix seconds, not {what} ({n})"),
+            )
+        }),
+        Some(other) => Err(invalid(
+            QuarantineReason::BadType,
+            format!(
+                "{field} must be integer Unix seconds, not a JSON {}",
+                kind(&other)
+            ),
+        )),
+    }
+}
+
+fn check_uuid(uuid: &str) -> Result<(), Invalid> {
+    let problem = if uuid.is_empty() {
+        Some("event_uuid is empty".to_owned())
+    } else if uuid.len() > MAX_UUID_BYTES {
+        Some(format!(
+            "event_uuid has {} bytes; the limit is {MAX_UUID_BYTES}",
+            uuid.len()
+        ))
+    } else if uuid.chars().any(char::is_control) {
+        Some("event_uuid contains control characters".to_owned())
+    } else {
+        None
+    };
+    problem.map_or(Ok(()), |detail| Err(invalid(QuarantineReason::BadUuid, detail)))
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(input: &str) -> QuarantineReason {
+        decode(input.as_bytes()).expect_err(input).reason
+    }
+
+    const OK: &str =
+        r#"{"event_uuid":"u1","event_name":"payment:order:completed","created_at":1644838800,"amount":3.5}"#;
+
+    #[test]
+    fn a_valid_event_is_enriched() {
+        let event = decode(OK.as_bytes()).expect("valid");
+        assert_eq!(event.event_type, "payment");
+        assert_eq!(event.event_subtype.as_deref(), Some("order"));
+        assert_eq!(event.event_name, "payment:order:completed");
+        assert_eq!(event.created_datetime(), "2022-02-14T11:40:00Z");
+        assert_eq!(event.date.to_string(), "2022-02-14");
+        assert_eq!(event.payload.len(), 1);
+    }
+
+    #[test]
+    fn names_with_one_two_three_parts() {
+        let with_name = |n: &str| decode(OK.replace("payment:order:completed", n).as_bytes());
+        assert_eq!(with_name("heartbeat").expect("one part").event_subtype, None);
+        let two = with_name("account:created").expect("two parts");
+        assert_eq!(
+            (two.event_type.as_str(), two.event_subtype.as_deref()),
+            ("account", Some("created"))
+        );
+        let four = with_name("a:b:c:d").expect("four parts");
+        assert_eq!(
+            (
+                four.event_type.as_str(),
+                four.event_subtype.as_deref(),
+                four.event_name.as_str()
+            ),
+            ("a", Some("b"), "a:b:c:d")
+        );
+    }
+
+    #[test]
+    fn every_reason_is_reachable() {
+        let big = format!(
+            r#"{{"event_uuid":"u","event_name":"a:b","created_at":1644838800,"x":"{}"}}"#,
+            "y".repeat(MAX_RECORD_BYTES)
+        );
+        assert_eq!(reason(&big), QuarantineReason::TooLarge);
+        assert_eq!(reason("{not json"), QuarantineReason::InvalidJson);
+        assert_eq!(
+            decode(&[0xff, 0xfe]).expect_err("bytes").reason,
+            QuarantineReason::InvalidJson
+        );
+        assert_eq!(reason("[1,2]"), QuarantineReason::NotAnObject);
+        assert_eq!(reason("\"text\""), QuarantineReason::NotAnObject);
+        assert_eq!(
+            reason(r#"{"event_name":"a:b","created_at":1644838800}"#),
+            QuarantineReason::MissingField
+        );
+        assert_eq!(
+            reason(r#"{"event_uuid":null,"event_name":"a:b","created_at":1644838800}"#),
+            QuarantineReason::MissingField
+        );
+        assert_eq!(
+            reason(r#"{"event_uuid":"u","event_name":"a:b"}"#),
+            QuarantineReason::MissingField
+        );
+        assert_eq!(
+            reason(r#"{"event_uuid":7,"event_name":"a:b","created_at":1644838800}"#),
+            QuarantineReason::BadType
+        );
+        assert_eq!(
+            reason(r#"{"event_uuid":"","event_name":"a:b","created_at":1644838800}"#),
+            QuarantineReason::BadUuid
+        );
+        let long = format!(
+            r#"{{"event_uuid":"{}","event_name":"a:b","created_at":1644838800}}"#,
+            "u".repeat(129)
+        );
+        assert_eq!(reason(&long), QuarantineReason::BadUuid);
+        assert_eq!(
+            reason(r#"{"event_uuid":"u\n","event_name":"a:b","created_at":1644838800}"#),
+            QuarantineReason::BadUuid
+        );
+        assert_eq!(
+            reason(r#"{"event_uuid":"u","event_name":"a/b:c","created_at":1644838800}"#),
+            QuarantineReason::BadEventName
+        );
+        assert_eq!(
+            reason(r#"{"event_uuid":"u","event_name":"a:b","created_at":-5}"#),
+            QuarantineReason::BadTimestamp
+        );
+    }
+
+    #[test]
+    fn created_at_policy() {
+        let at = |v: &str| {
+            decode(format!(r#"{{"event_uuid":"u","event_name":"a:b","created_at":{v}}}"#).as_bytes())
+        };
+        assert_eq!(
+            at("1644838800.5").expect_err("float").reason,
+            QuarantineReason::BadType
+        );
+        assert_eq!(
+            at("1644838800.0").expect_err("float").reason,
+            QuarantineReason::BadType
+        );
+        assert_eq!(
+            at("\"1644838800\"").expect_err("string").reason,
+            QuarantineReason::BadType
+        );
+        assert_eq!(
+            at("18446744073709551615").expect_err("u64").reason,
+            QuarantineReason::BadType
+        );
+        assert_eq!(
+            at("1644838800000").expect_err("millis").reason,
+            QuarantineReason::BadTimestamp
+        );
+        assert_eq!(
+            at("946684799").expect_err("1999").reason,
+            QuarantineReason::BadTimestamp
+        );
+        assert_eq!(
+            at("946684800").expect("2000-01-01").date.to_string(),
+            "2000-01-01"
+        );
+        assert_eq!(
+            at("4102444799").expect("2099-12-31").date.to_string(),
+            "2099-12-31"
+        );
+        assert_eq!(
+            at("4102444800").expect_err("2100").reason,
+            QuarantineReason::BadTimestamp
+        );
+        assert_eq!(
+            at("86399").expect_err("1970").reason,
+            QuarantineReason::BadTimestamp
+        );
+    }
+
+    #[test]
+    fn hostile_names_are_quarantined_with_ids_kept() {
+        for name in [
+            "../../x:y",
+            "a/b:c",
+            "%2e%2e:z",
+            "ünï:code",
+            ":x",
+            "a::",
+            "",
+            "a\\b:c",
+            "a b:c",
+        ] {
+            let input = serde_json::json!({"event_uuid": "u9", "event_name": name, "created_at": 1644838800});
+            let bad = decode(input.to_string().as_bytes()).expect_err(name);
+            assert_eq!(bad.reason, QuarantineReason::BadEventName, "{name:?}");
+            assert_eq!(bad.event_uuid.as_deref(), Some("u9"));
+            assert_eq!(bad.event_name.as_deref(), Some(name));
+        }
+    }
+
+    #[test]
+    fn reasons_round_trip_through_their_names() {
+        for r in QuarantineReason::ALL {
+            assert_eq!(QuarantineReason::parse(r.as_str()), Some(r));
+        }
+    }
+}

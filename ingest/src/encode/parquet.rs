@@ -1,0 +1,49 @@
+//! Record batch -> Parquet bytes in memory: zstd, page-level statistics and page index,
+//! a bloom filter on `event_uuid` where the table has one, microsecond UTC timestamps.
+
+use crate::error::IngestError;
+use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use schemas::columns;
+
+/// Knobs of the Parquet encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParquetOptions {
+    pub zstd_level: i32,
+    pub max_row_group_rows: usize,
+}
+
+impl Default for ParquetOptions {
+    fn default() -> Self {
+        ParquetOptions {
+            zstd_level: 3,
+            max_row_group_rows: 1024 * 1024,
+        }
+    }
+}
+
+/// Encodes one record batch as a complete Parquet file.
+pub fn encode_parquet(batch: &RecordBatch, options: ParquetOptions) -> Result<Bytes, IngestError> {
+    let zstd = ZstdLevel::try_new(options.zstd_level).map_err(IngestError::encode)?;
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(zstd))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(options.max_row_group_rows))
+        .set_created_by(concat!("eventlake ", env!("CARGO_PKG_VERSION")).to_owned());
+    if batch.schema().field_with_name(columns::EVENT_UUID).is_ok() {
+        let uuid = ColumnPath::from(columns::EVENT_UUID);
+        props = props
+            .set_column_bloom_filter_enabled(uuid.clone(), true)
+            .set_column_bloom_filter_max_ndv(uuid, batch.num_rows().max(1) as u64);
+    }
+    let mut buffer = Vec::with_capacity(batch.get_array_memory_size() / 4 + 4096);
+    let mut writer = ArrowWriter::try_new(&mut buffer, batch.schema(), Some(props.build()))
+        .map_err(IngestError::encode)?;
+    writer.write(batch).map_err(IngestError::encode)?;
+    writer.close().map_err(IngestError::encode)?;
+    Ok(Bytes::from(buffer))
+}

@@ -1,0 +1,262 @@
+//! Rows of the three tables -> Arrow record batches with the registry's full schema.
+//! Declared fields go to typed columns when the value fits the declared type; everything
+//! else (undeclared fields, values that do not fit, and explicit nulls) goes to `extra`, a
+//! JSON object, so that envelope + declared + extra reproduces the original event.
+
+use crate::decode::{Event, Invalid};
+use crate::error::IngestError;
+use crate::source::SourceId;
+use arrow::array::{
+    ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow::record_batch::RecordBatch;
+use schemas::{FieldType, Registry, Tables};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A valid event with its lineage.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRow<'a> {
+    pub event: &'a Event,
+    pub source: &'a SourceId,
+    pub arrival_micros: i64,
+}
+
+/// Where the original of a duplicate lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginalPointer {
+    pub source: SourceId,
+    /// Object key of the events file holding the original, relative to the lake root.
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct DuplicateRow<'a> {
+    pub row: EventRow<'a>,
+    pub original: &'a OriginalPointer,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct QuarantineRow<'a> {
+    pub invalid: &'a Invalid,
+    pub raw: &'a [u8],
+    pub source: &'a SourceId,
+    pub arrival_micros: i64,
+}
+
+/// Builds record batches for one registry; cheap to share, built once per process.
+#[derive(Debug, Clone)]
+pub struct RowEncoder {
+    tables: Tables,
+    declared: Vec<(String, FieldType)>,
+    index: HashMap<String, usize>,
+}
+
+impl RowEncoder {
+    pub fn new(registry: &Registry) -> Self {
+        let declared: Vec<(String, FieldType)> = registry.fields().map(|(n, t)| (n.to_owned(), t)).collect();
+        let index = declared
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| (n.clone(), i))
+            .collect();
+        RowEncoder {
+            tables: Tables::new(registry),
+            declared,
+            index,
+        }
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    pub fn events(&self, rows: &[EventRow<'_>]) -> Result<RecordBatch, IngestError> {
+        let columns = self.event_columns(rows.iter().copied(), rows.len());
+        RecordBatch::try_new(self.tables.events.clone(), columns).map_err(IngestError::encode)
+    }
+
+    pub fn duplicates(&self, rows: &[DuplicateRow<'_>]) -> Result<RecordBatch, IngestError> {
+        let mut columns = self.event_columns(rows.iter().map(|d| d.row), rows.len());
+        let mut shard = StringBuilder::with_capacity(rows.len(), rows.len() * 24);
+        let mut sequence = StringBuilder::with_capacity(rows.len(), rows.len() * 56);
+        let mut file = StringBuilder::with_capacity(rows.len(), rows.len() * 96);
+        for d in rows {
+            shard.append_value(&d.original.source.shard_id);
+            sequence.append_value(d.original.source.sequence.as_str());
+            file.append_value(&d.original.file);
+        }
+        columns.extend([
+            Arc::new(shard.finish()) as ArrayRef,
+            Arc::new(sequence.finish()),
+            Arc::new(file.finish()),
+        ]);
+        RecordBatch::try_new(self.tables.duplicates.clone(), columns).map_err(IngestError::encode)
+    }
+
+    pub fn quarantine(&self, rows: &[QuarantineRow<'_>]) -> Result<RecordBatch, IngestError> {
+        let n = rows.len();
+        let (mut reason, mut detail) = (StringBuilder::new(), StringBuilder::new());
+        let mut raw = BinaryBuilder::with_capacity(n, rows.iter().map(|r| r.raw.len()).sum());
+        let (mut uuid, mut name) = (StringBuilder::new(), StringBuilder::new());
+        let mut arrival = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+        let (mut shard, mut sequence) = (StringBuilder::new(), StringBuilder::new());
+        for r in rows {
+            reason.append_value(r.invalid.reason.as_str());
+            detail.append_value(&r.invalid.detail);
+            raw.append_value(r.raw);
+            uuid.append_option(r.invalid.event_uuid.as_deref());
+            name.append_option(r.invalid.event_name.as_deref());
+            arrival.append_value(r.arrival_micros);
+            shard.append_value(&r.source.shard_id);
+            sequence.append_value(r.source.sequence.as_str());
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(reason.finish()),
+            Arc::new(detail.finish()),
+            Arc::new(raw.finish()),
+            Arc::new(uuid.finish()),
+            Arc::new(name.finish()),
+            Arc::new(arrival.finish()),
+            Arc::new(shard.finish()),
+            Arc::new(sequence.finish()),
+        ];
+        RecordBatch::try_new(self.tables.quarantine.clone(), columns).map_err(IngestError::encode)
+    }
+
+    fn event_columns<'a>(&self, rows: impl Iterator<Item = EventRow<'a>>, n: usize) -> Vec<ArrayRef> {
+        let mut uuid = StringBuilder::with_capacity(n, n * 36);
+        let mut name = StringBuilder::with_capacity(n, n * 24);
+        let mut subtype = StringBuilder::with_capacity(n, n * 12);
+        let mut created_at = Int64Builder::with_capacity(n);
+        let mut created_datetime = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+        let mut arrival = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+        let mut shard = StringBuilder::with_capacity(n, n * 20);
+        let mut sequence = StringBuilder::with_capacity(n, n * 56);
+        let mut declared: Vec<TypedColumn> = self
+            .declared
+            .iter()
+            .map(|(_, t)| TypedColumn::new(*t, n))
+            .collect();
+        let mut extra = StringBuilder::with_capacity(n, n * 8);
+        let mut slots: Vec<Option<&Value>> = vec![None; declared.len()];
+        for row in rows {
+            let e = row.event;
+            uuid.append_value(&e.event_uuid);
+            name.append_value(&e.event_name);
+            subtype.append_option(e.event_subtype.as_deref());
+            created_at.append_value(e.created_at);
+            // decode() guarantees created_at is inside 2000..2100, so this cannot overflow.
+            created_datetime.append_value(e.created_at * 1_000_000);
+            arrival.append_value(row.arrival_micros);
+            shard.append_value(&row.source.shard_id);
+            sequence.append_value(row.source.sequence.as_str());
+            slots.iter_mut().for_each(|s| *s = None);
+            let mut leftovers = Map::new();
+            for (key, value) in &e.payload {
+                match self.index.get(key) {
+                    Some(&i) if !value.is_null() && declared[i].accepts(value) => slots[i] = Some(value),
+                    _ => {
+                        leftovers.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+            for (column, slot) in declared.iter_mut().zip(&slots) {
+                column.append(*slot);
+            }
+            if leftovers.is_empty() {
+                extra.append_null();
+            } else {
+                extra.append_value(Value::Object(leftovers).to_string());
+            }
+        }
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(uuid.finish()),
+            Arc::new(name.finish()),
+            Arc::new(subtype.finish()),
+            Arc::new(created_at.finish()),
+            Arc::new(created_datetime.finish()),
+            Arc::new(arrival.finish()),
+            Arc::new(shard.finish()),
+            Arc::new(sequence.finish()),
+        ];
+        columns.extend(declared.into_iter().map(TypedColumn::finish));
+        columns.push(Arc::new(extra.finish()));
+        columns
+    }
+}
+
+/// One declared payload column being built.
+enum TypedColumn {
+    Text(StringBuilder),
+    Json(StringBuilder),
+    Integer(Int64Builder),
+    Float(Float64Builder),
+    Boolean(BooleanBuilder),
+    Timestamp(TimestampMicrosecondBuilder),
+}
+
+/// Largest integer magnitude a 64-bit float holds exactly.
+const F64_EXACT_INT: i64 = 1 << 53;
+
+impl TypedColumn {
+    fn new(ty: FieldType, n: usize) -> Self {
+        match ty {
+            FieldType::String => Self::Text(StringBuilder::with_capacity(n, n * 8)),
+            FieldType::Json => Self::Json(StringBuilder::with_capacity(n, n * 8)),
+            FieldType::Integer => Self::Integer(Int64Builder::with_capacity(n)),
+            FieldType::Float => Self::Float(Float64Builder::with_capacity(n)),
+            FieldType::Boolean => Self::Boolean(BooleanBuilder::with_capacity(n)),
+            FieldType::Timestamp => {
+                Self::Timestamp(TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC"))
+            }
+        }
+    }
+
+    /// Whether a non-null value is stored in this column without loss.
+    fn accepts(&self, value: &Value) -> bool {
+        match self {
+            Self::Text(_) => value.is_string(),
+            Self::Json(_) => true,
+            Self::Integer(_) => value.is_i64(),
+            Self::Float(_) => {
+                value.is_f64()
+                    || value
+                        .as_i64()
+                        .is_some_and(|i| (-F64_EXACT_INT..=F64_EXACT_INT).contains(&i))
+            }
+            Self::Boolean(_) => value.is_boolean(),
+            Self::Timestamp(_) => value.as_i64().is_some_and(|s| s.checked_mul(1_000_000).is_some()),
+        }
+    }
+
+    fn append(&mut self, value: Option<&Value>) {
+        match (self, value) {
+            (Self::Text(b), Some(Value::String(s))) => b.append_value(s),
+            (Self::Json(b), Some(v)) => b.append_value(v.to_string()),
+            (Self::Integer(b), Some(v)) => b.append_option(v.as_i64()),
+            (Self::Float(b), Some(v)) => b.append_option(v.as_f64()),
+            (Self::Boolean(b), Some(v)) => b.append_option(v.as_bool()),
+            (Self::Timestamp(b), Some(v)) => {
+                b.append_option(v.as_i64().and_then(|s| s.checked_mul(1_000_000)))
+            }
+            (Self::Text(b) | Self::Json(b), _) => b.append_null(),
+            (Self::Integer(b), None) => b.append_null(),
+            (Self::Float(b), None) => b.append_null(),
+            (Self::Boolean(b), None) => b.append_null(),
+            (Self::Timestamp(b), None) => b.append_null(),
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            Self::Text(mut b) | Self::Json(mut b) => Arc::new(b.finish()),
+            Self::Integer(mut b) => Arc::new(b.finish()),
+            Self::Float(mut b) => Arc::new(b.finish()),
+            Self::Boolean(mut b) => Arc::new(b.finish()),
+            Self::Timestamp(mut b) => Arc::new(b.finish()),
+        }
+    }
+}

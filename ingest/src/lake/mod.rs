@@ -1,0 +1,8 @@
+//! The lake: one object store, a root prefix inside it, and the layout of every key we write.
+//! All storage goes through `Arc<dyn ObjectStore>` built from one URL.
+
+pub mod layout;
+pub mod location;
+
+pub use layout::{BatchId, Layout, TableKind};
+pub use location::{Lake, StoreOptions};

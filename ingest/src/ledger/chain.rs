@@ -1,0 +1,402 @@
+//! One ledger chain: the append-only sequence of commits for a (kind, date, bucket), and the
+//! state they add up to. A commit is applied in version order; the state after version N is
+//! a pure function of commits 1..=N (or of a checkpoint at N' and commits N'+1..=N).
+//!
+//! State per chain:
+//! - `originals`: uuid hash -> the claim of the source whose row is the event (first wins);
+//! - `others`: source fingerprint -> the batch that recorded it as a duplicate or as
+//!   quarantined, so a retry of that record is recognised.
+
+use super::document::{ChainDoc, ClaimDoc, CommitDoc};
+use crate::error::IngestError;
+use crate::lake::{BatchId, Layout};
+use crate::source::{SequenceNumber, SourceId};
+use schemas::PartitionDate;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// Which records a chain tracks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ChainKind {
+    /// Valid events, keyed by the hash of `event_uuid`, dated by `created_at`.
+    Events,
+    /// Invalid records, keyed by source fingerprint, dated by arrival.
+    Quarantine,
+}
+
+/// The identity of one chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChainKey {
+    pub kind: ChainKind,
+    pub date: PartitionDate,
+    pub bucket: u32,
+}
+
+impl ChainKey {
+    /// The chain's folder, relative to the lake root.
+    pub fn dir(&self) -> String {
+        let kind = match self.kind {
+            ChainKind::Events => "events",
+            ChainKind::Quarantine => "quarantine",
+        };
+        format!(
+            "{}/{kind}/{}/bucket={:04}",
+            Layout::LEDGER,
+            self.date.segment(),
+            self.bucket
+        )
+    }
+
+    pub fn version_path(&self, version: u64) -> String {
+        format!("{}/v{version:012}", self.dir())
+    }
+
+    pub fn checkpoint_path(&self, version: u64) -> String {
+        format!("{}/checkpoint-{version:012}", self.dir())
+    }
+}
+
+impl fmt::Display for ChainKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.dir())
+    }
+}
+
+/// The bucket of a 128-bit key among `buckets`: a range split of the key space, so bucket
+/// order follows Kinesis' hash-key order (MD5 of the partition key, which is `event_uuid`)
+/// and a shard's records fall into a contiguous run of buckets.
+pub fn bucket_of(hash: u128, buckets: u32) -> u32 {
+    let top = (hash >> 64) as u64;
+    ((u128::from(top) * u128::from(buckets.max(1))) >> 64) as u32
+}
+
+/// Small strings repeated across many entries (shard ids, batch ids, event types), stored once.
+#[derive(Debug, Default, Clone)]
+struct Interner {
+    values: Vec<Arc<str>>,
+    index: HashMap<Arc<str>, u32>,
+}
+
+impl Interner {
+    fn intern(&mut self, value: &str) -> u32 {
+        if let Some(&i) = self.index.get(value) {
+            return i;
+        }
+        let arc: Arc<str> = Arc::from(value);
+        let i = self.values.len() as u32;
+        self.values.push(arc.clone());
+        self.index.insert(arc, i);
+        i
+    }
+
+    fn get(&self, i: u32) -> &str {
+        &self.values[i as usize]
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.values.iter().map(|v| v.len() + 16).sum::<usize>() * 2
+    }
+}
+
+/// The claim that makes a source's record the event row for a uuid.
+#[derive(Debug, Clone)]
+struct Claim {
+    sequence: Box<str>,
+    shard: u32,
+    batch: u32,
+    event_type: u32,
+    committed_at_millis: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Other {
+    batch: u32,
+    committed_at_millis: i64,
+}
+
+/// A claim as the processor sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimView {
+    pub source: SourceId,
+    pub batch: BatchId,
+    pub event_type: String,
+    pub committed_at_millis: i64,
+}
+
+/// A recorded duplicate or quarantined source as the processor sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherView {
+    pub batch: BatchId,
+    pub committed_at_millis: i64,
+}
+
+/// The state of one chain after `version` commits.
+#[derive(Debug, Clone, Default)]
+pub struct ChainState {
+    pub version: u64,
+    originals: HashMap<u128, Claim>,
+    others: HashMap<u128, Other>,
+    shards: Interner,
+    batches: Interner,
+    types: Interner,
+}
+
+impl ChainState {
+    pub fn original(&self, uuid_hash: u128) -> Option<ClaimView> {
+        self.originals.get(&uuid_hash).map(|c| self.claim_view(c))
+    }
+
+    pub fn other(&self, source_fp: u128) -> Option<OtherView> {
+        self.others.get(&source_fp).map(|o| OtherView {
+            batch: self.batch_id(o.batch),
+            committed_at_millis: o.committed_at_millis,
+        })
+    }
+
+    fn claim_view(&self, c: &Claim) -> ClaimView {
+        ClaimView {
+            source: SourceId::new(
+                self.shards.get(c.shard),
+                SequenceNumber::parse(&c.sequence).unwrap_or_else(|| SequenceNumber::from_u64(0)),
+            ),
+            batch: self.batch_id(c.batch),
+            event_type: self.types.get(c.event_type).to_owned(),
+            committed_at_millis: c.committed_at_millis,
+        }
+    }
+
+    fn batch_id(&self, i: u32) -> BatchId {
+        // Only ids that parsed are interned.
+        BatchId::parse(self.batches.get(i)).unwrap_or_else(|| BatchId::new(0, 0))
+    }
+
+    pub fn uuids(&self) -> usize {
+        self.originals.len()
+    }
+
+    pub fn entries(&self) -> usize {
+        self.originals.len() + self.others.len()
+    }
+
+    /// Applies the commit that follows `self.version`.
+    pub fn apply(&mut self, version: u64, doc: &CommitDoc, path: &str) -> Result<(), IngestError> {
+        if version != self.version + 1 {
+            return Err(corrupt(
+                path,
+                format!("expected version {}, got {version}", self.version + 1),
+            ));
+        }
+        let batch_text = BatchId::parse(&doc.batch).ok_or_else(|| corrupt(path, "bad batch id".into()))?;
+        let batch = self.batches.intern(batch_text.as_str());
+        for claim in &doc.claims {
+            self.apply_claim(claim, batch, doc.committed_at_millis, path)?;
+        }
+        for other in &doc.others {
+            let fp = parse_hash(other)
+                .ok_or_else(|| corrupt(path, format!("bad source fingerprint {other:?}")))?;
+            self.others.insert(
+                fp,
+                Other {
+                    batch,
+                    committed_at_millis: doc.committed_at_millis,
+                },
+            );
+        }
+        self.version = version;
+        Ok(())
+    }
+
+    fn apply_claim(&mut self, claim: &ClaimDoc, batch: u32, at: i64, path: &str) -> Result<(), IngestError> {
+        let uuid = parse_hash(&claim.uuid)
+            .ok_or_else(|| corrupt(path, format!("bad uuid hash {:?}", claim.uuid)))?;
+        SequenceNumber::parse(&claim.sequence).ok_or_else(|| corrupt(path, "bad sequence number".into()))?;
+        let entry = Claim {
+            sequence: claim.sequence.clone().into_boxed_str(),
+            shard: self.shards.intern(&claim.shard),
+            batch,
+            event_type: self.types.intern(&claim.event_type),
+            committed_at_millis: at,
+        };
+        let current_batch = self
+            .originals
+            .get(&uuid)
+            .map(|c| self.batches.get(c.batch).to_owned());
+        // A writer commits version N+1 only from the state at N, so a plain claim meets an
+        // empty slot and a takeover meets the aborted claim it names. Anything else is
+        // ignored: the first claim stands.
+        match (&claim.replaces, current_batch) {
+            (None, None) => {
+                self.originals.insert(uuid, entry);
+            }
+            (Some(replaced), Some(current)) if *replaced == current => {
+                self.originals.insert(uuid, entry);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The whole state as a checkpoint document.
+    pub fn to_doc(&self) -> ChainDoc {
+        let mut doc = ChainDoc {
+            version: self.version,
+            ..ChainDoc::default()
+        };
+        for (uuid, c) in &self.originals {
+            doc.originals
+                .push((format!("{uuid:032x}"), self.claim_doc(c), c.committed_at_millis));
+        }
+        for (fp, o) in &self.others {
+            doc.others.push((
+                format!("{fp:032x}"),
+                self.batches.get(o.batch).to_owned(),
+                o.committed_at_millis,
+            ));
+        }
+        doc.originals.sort_by(|a, b| a.0.cmp(&b.0));
+        doc.others.sort();
+        doc
+    }
+
+    fn claim_doc(&self, c: &Claim) -> (String, String, String, String) {
+        (
+            self.shards.get(c.shard).to_owned(),
+            c.sequence.to_string(),
+            self.types.get(c.event_type).to_owned(),
+            self.batches.get(c.batch).to_owned(),
+        )
+    }
+
+    /// Rebuilds a state from a checkpoint document.
+    pub fn from_doc(doc: &ChainDoc, path: &str) -> Result<Self, IngestError> {
+        let mut state = ChainState {
+            version: doc.version,
+            ..ChainState::default()
+        };
+        for (uuid, (shard, sequence, event_type, batch), at) in &doc.originals {
+            let uuid = parse_hash(uuid).ok_or_else(|| corrupt(path, "bad uuid hash".into()))?;
+            BatchId::parse(batch).ok_or_else(|| corrupt(path, "bad batch id".into()))?;
+            let claim = Claim {
+                sequence: sequence.clone().into_boxed_str(),
+                shard: state.shards.intern(shard),
+                batch: state.batches.intern(batch),
+                event_type: state.types.intern(event_type),
+                committed_at_millis: *at,
+            };
+            state.originals.insert(uuid, claim);
+        }
+        for (fp, batch, at) in &doc.others {
+            let fp = parse_hash(fp).ok_or_else(|| corrupt(path, "bad source fingerprint".into()))?;
+            BatchId::parse(batch).ok_or_else(|| corrupt(path, "bad batch id".into()))?;
+            let batch = state.batches.intern(batch);
+            state.others.insert(
+                fp,
+                Other {
+                    batch,
+                    committed_at_millis: *at,
+                },
+            );
+        }
+        Ok(state)
+    }
+
+    /// Approximate heap bytes held by this state (for the memory figures).
+    pub fn approx_bytes(&self) -> usize {
+        let claim_slot = size_of::<(u128, Claim)>() + 1;
+        let other_slot = size_of::<(u128, Other)>() + 1;
+        let sequences: usize = self.originals.values().map(|c| c.sequence.len()).sum();
+        self.originals.capacity() * claim_slot
+            + self.others.capacity() * other_slot
+            + sequences
+            + self.shards.heap_bytes()
+            + self.batches.heap_bytes()
+            + self.types.heap_bytes()
+    }
+}
+
+pub(crate) fn parse_hash(text: &str) -> Option<u128> {
+    (text.len() == 32)
+        .then(|| u128::from_str_radix(text, 16).ok())
+        .flatten()
+}
+
+fn corrupt(path: &str, message: String) -> IngestError {
+    IngestError::CorruptLedger {
+        path: path.to_owned(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(batch: &BatchId, claims: Vec<ClaimDoc>, others: Vec<String>) -> CommitDoc {
+        CommitDoc {
+            format: 1,
+            batch: batch.to_string(),
+            writer: "t".into(),
+            committed_at_millis: 7,
+            claims,
+            others,
+        }
+    }
+
+    fn claim(uuid: u128, seq: u64, replaces: Option<&BatchId>) -> ClaimDoc {
+        ClaimDoc {
+            uuid: format!("{uuid:032x}"),
+            shard: "s".into(),
+            sequence: seq.to_string(),
+            event_type: "t".into(),
+            replaces: replaces.map(ToString::to_string),
+        }
+    }
+
+    #[test]
+    fn first_claim_wins_and_takeover_needs_the_named_batch() {
+        let (b1, b2, b3) = (BatchId::new(1, 1), BatchId::new(2, 2), BatchId::new(3, 3));
+        let mut state = ChainState::default();
+        state
+            .apply(1, &commit(&b1, vec![claim(10, 1, None)], vec![]), "v1")
+            .expect("apply");
+        state
+            .apply(
+                2,
+                &commit(&b2, vec![claim(10, 2, None)], vec![format!("{:032x}", 99)]),
+                "v2",
+            )
+            .expect("apply");
+        assert_eq!(state.original(10).expect("claimed").batch, b1);
+        assert_eq!(state.other(99).expect("recorded").batch, b2);
+        state
+            .apply(3, &commit(&b3, vec![claim(10, 3, Some(&b2))], vec![]), "v3")
+            .expect("apply");
+        assert_eq!(
+            state.original(10).expect("claimed").batch,
+            b1,
+            "takeover naming the wrong batch is ignored"
+        );
+        state
+            .apply(4, &commit(&b3, vec![claim(10, 3, Some(&b1))], vec![]), "v4")
+            .expect("apply");
+        assert_eq!(state.original(10).expect("claimed").source.sequence.as_str(), "3");
+        assert!(
+            state.apply(6, &commit(&b3, vec![], vec![]), "v6").is_err(),
+            "gaps are corruption"
+        );
+        let restored = ChainState::from_doc(&state.to_doc(), "cp").expect("restore");
+        assert_eq!(restored.original(10), state.original(10));
+        assert_eq!(restored.other(99), state.other(99));
+        assert_eq!(restored.version, 4);
+    }
+
+    #[test]
+    fn buckets_split_the_hash_range_in_order() {
+        assert_eq!(bucket_of(0, 64), 0);
+        assert_eq!(bucket_of(u128::MAX, 64), 63);
+        assert_eq!(bucket_of(u128::MAX / 2, 2), 0);
+        assert_eq!(bucket_of(u128::MAX / 2 + 1, 2), 1);
+        assert_eq!(bucket_of(12345, 1), 0);
+    }
+}

@@ -1,0 +1,104 @@
+//! Ledger policies as values: each has a pure `should_*` method and is given the time
+//! instead of reading the clock, so tests can drive them.
+
+use std::time::Duration;
+
+/// When an unfinished claim may be taken over by another writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeasePolicy {
+    /// Must exceed the longest a writer can run (the Lambda timeout) plus clock skew.
+    pub lease_millis: i64,
+}
+
+impl Default for LeasePolicy {
+    /// 16 minutes: Lambda's 15-minute maximum timeout plus a minute of margin.
+    fn default() -> Self {
+        LeasePolicy {
+            lease_millis: 16 * 60 * 1000,
+        }
+    }
+}
+
+impl LeasePolicy {
+    /// A claim committed at `claimed_at_millis` whose batch has neither committed nor
+    /// aborted may be aborted by someone else once the lease has run out.
+    pub fn should_take_over(&self, claimed_at_millis: i64, now_millis: i64) -> bool {
+        now_millis.saturating_sub(claimed_at_millis) >= self.lease_millis
+    }
+}
+
+/// How often a writer retries a chain commit that lost a race, and how long it waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitRetryPolicy {
+    pub max_attempts: u32,
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for CommitRetryPolicy {
+    fn default() -> Self {
+        CommitRetryPolicy {
+            max_attempts: 64,
+            base_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+impl CommitRetryPolicy {
+    /// Whether attempt number `attempt` (1-based, the one about to be made) is allowed.
+    pub fn should_retry(&self, attempt: u32) -> bool {
+        attempt <= self.max_attempts
+    }
+
+    /// Exponential backoff with "full jitter": `jitter` is a uniform random u64.
+    pub fn backoff(&self, attempt: u32, jitter: u64) -> Duration {
+        let exp = self.base_backoff.saturating_mul(1u32 << attempt.min(16));
+        let cap = exp.min(self.max_backoff).as_micros().max(1) as u64;
+        Duration::from_micros(jitter % cap)
+    }
+}
+
+/// When a committer also writes a checkpoint (the merged state) of the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointPolicy {
+    pub every_versions: u64,
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        CheckpointPolicy { every_versions: 50 }
+    }
+}
+
+impl CheckpointPolicy {
+    pub fn should_checkpoint(&self, version: u64) -> bool {
+        self.every_versions > 0 && version % self.every_versions == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_expires_exactly_at_its_length() {
+        let lease = LeasePolicy { lease_millis: 1000 };
+        assert!(!lease.should_take_over(5_000, 5_999));
+        assert!(lease.should_take_over(5_000, 6_000));
+        assert!(
+            !lease.should_take_over(5_000, 4_000),
+            "clock skew backwards never takes over"
+        );
+    }
+
+    #[test]
+    fn retries_are_bounded_and_backoff_capped() {
+        let p = CommitRetryPolicy::default();
+        assert!(p.should_retry(1) && p.should_retry(64) && !p.should_retry(65));
+        assert!(p.backoff(30, u64::MAX) <= p.max_backoff);
+        assert!(CheckpointPolicy { every_versions: 10 }.should_checkpoint(20));
+        assert!(!CheckpointPolicy { every_versions: 10 }.should_checkpoint(21));
+        assert!(!CheckpointPolicy { every_versions: 0 }.should_checkpoint(0));
+    }
+}

@@ -1,0 +1,14 @@
+//! The write path of eventlake: decode -> validate -> enrich -> dedup -> Arrow -> Parquet ->
+//! object store. The Lambda handler and the `ingest` CLI are thin binaries over this library.
+
+pub mod batch;
+pub mod decode;
+pub mod encode;
+pub mod error;
+pub mod generate;
+pub mod lake;
+pub mod ledger;
+pub mod run;
+pub mod source;
+
+pub use error::IngestError;

@@ -1,0 +1,105 @@
+//! The event envelope: the common fields every event carries, the columns the pipeline adds,
+//! and how an `event_name` splits into `event_type` and `event_subtype`.
+
+use crate::error::SchemaError;
+
+/// Column names of the lake tables. Payload fields may not use any of them.
+pub mod columns {
+    pub const EVENT_UUID: &str = "event_uuid";
+    pub const EVENT_NAME: &str = "event_name";
+    pub const CREATED_AT: &str = "created_at";
+    pub const CREATED_DATETIME: &str = "created_datetime";
+    pub const EVENT_TYPE: &str = "event_type";
+    pub const EVENT_SUBTYPE: &str = "event_subtype";
+    pub const ARRIVAL_TIME: &str = "arrival_time";
+    pub const SHARD_ID: &str = "shard_id";
+    pub const SEQUENCE_NUMBER: &str = "sequence_number";
+    pub const EXTRA: &str = "extra";
+    pub const DATE: &str = "date";
+    pub const ORIGINAL_SHARD_ID: &str = "original_shard_id";
+    pub const ORIGINAL_SEQUENCE_NUMBER: &str = "original_sequence_number";
+    pub const ORIGINAL_FILE: &str = "original_file";
+    pub const REASON: &str = "reason";
+    pub const DETAIL: &str = "detail";
+    pub const RAW: &str = "raw";
+
+    /// Every column name of the events and duplicates tables (and the partition keys);
+    /// registry fields must avoid them. Quarantine columns are a separate table.
+    pub const RESERVED: &[&str] = &[
+        EVENT_UUID,
+        EVENT_NAME,
+        CREATED_AT,
+        CREATED_DATETIME,
+        EVENT_TYPE,
+        EVENT_SUBTYPE,
+        ARRIVAL_TIME,
+        SHARD_ID,
+        SEQUENCE_NUMBER,
+        EXTRA,
+        DATE,
+        ORIGINAL_SHARD_ID,
+        ORIGINAL_SEQUENCE_NUMBER,
+        ORIGINAL_FILE,
+    ];
+}
+
+/// Longest accepted `event_type`, so that partition paths stay far below S3's key limit.
+pub const MAX_EVENT_TYPE_LEN: usize = 64;
+
+/// An `event_name` split at `:`: `payment:order:completed` has type `payment` and subtype
+/// `order`; the full name is kept as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventName<'a> {
+    pub full: &'a str,
+    pub event_type: &'a str,
+    pub event_subtype: Option<&'a str>,
+}
+
+impl<'a> EventName<'a> {
+    /// Splits and checks a name. Every part must be non-empty; the type must be a safe
+    /// partition value (see [`crate::partition::event_type_segment`]).
+    pub fn parse(full: &'a str) -> Result<Self, SchemaError> {
+        let bad = |reason| SchemaError::BadEventName {
+            name: full.to_owned(),
+            reason,
+        };
+        if full.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        if full.split(':').any(str::is_empty) {
+            return Err(bad("it has an empty part (a leading, trailing or doubled ':')"));
+        }
+        let mut parts = full.split(':');
+        let event_type = parts.next().unwrap_or_default();
+        crate::partition::check_event_type(event_type).map_err(bad)?;
+        Ok(EventName {
+            full,
+            event_type,
+            event_subtype: parts.next(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_two_and_three_parts() {
+        let one = EventName::parse("heartbeat").expect("valid");
+        assert_eq!((one.event_type, one.event_subtype), ("heartbeat", None));
+        let two = EventName::parse("account:created").expect("valid");
+        assert_eq!((two.event_type, two.event_subtype), ("account", Some("created")));
+        let three = EventName::parse("payment:order:completed").expect("valid");
+        assert_eq!(three.event_type, "payment");
+        assert_eq!(three.event_subtype, Some("order"));
+        assert_eq!(three.full, "payment:order:completed");
+    }
+
+    #[test]
+    fn empty_parts_are_rejected() {
+        for name in ["", ":", ":created", "account:", "a::b", "payment:order:"] {
+            assert!(EventName::parse(name).is_err(), "{name:?} must be rejected");
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Errors of the schemas crate: all describe a bad registry document or a value that cannot
+//! be placed in the lake. None is retryable: they are fixed by changing the input.
+
+use thiserror::Error;
+
+/// Something in the registry or a partition value violates the lake's contract.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum SchemaError {
+    #[error("schema document {document}: {message}")]
+    BadDocument { document: String, message: String },
+
+    #[error(
+        "field {field:?} is declared as {first} in {first_event} and as {second} in {second_event}; a field name must have one type across the registry"
+    )]
+    ConflictingFieldType {
+        field: String,
+        first: String,
+        first_event: String,
+        second: String,
+        second_event: String,
+    },
+
+    #[error("event name {event_name:?} is declared twice ({first} and {second})")]
+    DuplicateEventName {
+        event_name: String,
+        first: String,
+        second: String,
+    },
+
+    #[error("invalid event name {name:?}: {reason}")]
+    BadEventName { name: String, reason: &'static str },
+}
+
+impl SchemaError {
+    /// Schema errors come from the input or the configuration; retrying cannot fix them.
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+}
