@@ -5,6 +5,7 @@
 pub mod envelope;
 pub mod error;
 pub mod field_type;
+pub mod glue;
 pub mod partition;
 pub mod registry;
 pub mod tables;

@@ -31,6 +31,17 @@ enum Command {
     Run(RunArgs),
     /// Write synthetic events as JSON Lines
     Generate(GenerateArgs),
+    /// Print the lake's table schemas (glue: Hive types for Terraform's Glue tables)
+    Schema {
+        #[arg(value_enum, default_value_t = SchemaFormat::Glue)]
+        format: SchemaFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SchemaFormat {
+    /// Columns in Hive/Athena types, partition keys and event types, as JSON
+    Glue,
 }
 
 #[derive(Debug, clap::Args)]
@@ -100,6 +111,9 @@ fn main() {
     let result = match cli.command {
         Command::Run(args) => run_command(args),
         Command::Generate(args) => generate_command(&args),
+        Command::Schema {
+            format: SchemaFormat::Glue,
+        } => schema_command(),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -241,5 +255,12 @@ fn generate_command(args: &GenerateArgs) -> anyhow::Result<()> {
             summary.records, summary.unique_events, summary.duplicates, summary.invalid
         );
     }
+    Ok(())
+}
+
+fn schema_command() -> anyhow::Result<()> {
+    let registry = Registry::embedded().context("the embedded schema registry is invalid")?;
+    let glue = schemas::glue::GlueTables::new(&registry);
+    println!("{}", serde_json::to_string_pretty(&glue)?);
     Ok(())
 }

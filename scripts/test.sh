@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The project's whole test suite: formatting, lints, Rust tests (unit, integration, against
+# moto's S3 on loopback), benchmark compilation, and the Python checks (independent readers,
+# Terraform, notebooks). Installs what it needs: Python tools into ./.venv, cargo the rest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export EVENTLAKE_VENV="$PWD/.venv"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "python tools (.venv)"
+scripts/venv.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test"
+cargo test --workspace
+
+step "python tests"
+.venv/bin/python -m pytest tests/python -q
