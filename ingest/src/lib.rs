@@ -10,5 +10,6 @@ pub mod lake;
 pub mod ledger;
 pub mod run;
 pub mod source;
+pub mod testing;
 
 pub use error::IngestError;
