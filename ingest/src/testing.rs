@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
-    PutOptions, PutPayload, PutResult, Result,
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -72,7 +72,10 @@ impl fmt::Display for FaultStore {
 
 impl FaultStore {
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
-        FaultStore { inner, state: Arc::default() }
+        FaultStore {
+            inner,
+            state: Arc::default(),
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -145,11 +148,19 @@ impl FaultStore {
 }
 
 fn injected(what: &str) -> object_store::Error {
-    object_store::Error::Generic { store: "FaultStore", source: format!("injected fault on {what}").into() }
+    object_store::Error::Generic {
+        store: "FaultStore",
+        source: format!("injected fault on {what}").into(),
+    }
 }
 
 impl FaultStore {
-    async fn guarded<T>(&self, kind: RequestKind, what: &str, op: impl Future<Output = Result<T>>) -> Result<T> {
+    async fn guarded<T>(
+        &self,
+        kind: RequestKind,
+        what: &str,
+        op: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
         match self.admit(kind).await {
             Verdict::Proceed => op.await,
             Verdict::FailBefore => Err(injected(what)),
@@ -164,16 +175,35 @@ impl FaultStore {
 #[async_trait]
 impl ObjectStore for FaultStore {
     async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> Result<PutResult> {
-        self.guarded(RequestKind::Put, "put", self.inner.put_opts(location, payload, opts)).await
+        self.guarded(
+            RequestKind::Put,
+            "put",
+            self.inner.put_opts(location, payload, opts),
+        )
+        .await
     }
 
-    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
-        self.guarded(RequestKind::Multipart, "multipart", self.inner.put_multipart_opts(location, opts)).await
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        self.guarded(
+            RequestKind::Multipart,
+            "multipart",
+            self.inner.put_multipart_opts(location, opts),
+        )
+        .await
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        let kind = if options.head { RequestKind::Head } else { RequestKind::Get };
-        self.guarded(kind, "get", self.inner.get_opts(location, options)).await
+        let kind = if options.head {
+            RequestKind::Head
+        } else {
+            RequestKind::Get
+        };
+        self.guarded(kind, "get", self.inner.get_opts(location, options))
+            .await
     }
 
     fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
@@ -186,7 +216,13 @@ impl ObjectStore for FaultStore {
                 async move {
                     let location = location?;
                     let deleted = inner.delete_stream(stream::iter([Ok(location)]).boxed());
-                    let first = async move { deleted.into_future().await.0.unwrap_or_else(|| Err(injected("delete"))) };
+                    let first = async move {
+                        deleted
+                            .into_future()
+                            .await
+                            .0
+                            .unwrap_or_else(|| Err(injected("delete")))
+                    };
                     this.guarded(RequestKind::Delete, "delete", first).await
                 }
             })
@@ -207,11 +243,13 @@ impl ObjectStore for FaultStore {
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        self.guarded(RequestKind::List, "list", self.inner.list_with_delimiter(prefix)).await
+        self.guarded(RequestKind::List, "list", self.inner.list_with_delimiter(prefix))
+            .await
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
-        self.guarded(RequestKind::Copy, "copy", self.inner.copy_opts(from, to, options)).await
+        self.guarded(RequestKind::Copy, "copy", self.inner.copy_opts(from, to, options))
+            .await
     }
 }
 
@@ -232,16 +270,32 @@ mod tests {
         assert_eq!(store.counts()[&RequestKind::Head], 1);
 
         store.set_plan(FaultPlan::CrashAfter(1));
-        assert!(store.put(&Path::from("b"), PutPayload::from_static(b"y")).await.is_err());
+        assert!(
+            store
+                .put(&Path::from("b"), PutPayload::from_static(b"y"))
+                .await
+                .is_err()
+        );
         assert!(store.get(&p).await.is_err(), "everything fails after a crash");
         assert!(store.crashed());
         store.set_plan(FaultPlan::None);
-        store.get(&Path::from("b")).await.expect("the crashed put was applied");
+        store
+            .get(&Path::from("b"))
+            .await
+            .expect("the crashed put was applied");
 
         store.set_plan(FaultPlan::CrashBefore(1));
-        assert!(store.put(&Path::from("c"), PutPayload::from_static(b"z")).await.is_err());
+        assert!(
+            store
+                .put(&Path::from("c"), PutPayload::from_static(b"z"))
+                .await
+                .is_err()
+        );
         store.set_plan(FaultPlan::None);
-        assert!(store.get(&Path::from("c")).await.is_err(), "the put never happened");
+        assert!(
+            store.get(&Path::from("c")).await.is_err(),
+            "the put never happened"
+        );
 
         store.set_plan(FaultPlan::FailAt(2));
         store.get(&p).await.expect("first ok");

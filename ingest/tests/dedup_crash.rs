@@ -21,9 +21,24 @@ const DAY2: i64 = DAY1 + 86_400;
 
 /// Batch A (already in the lake) and batch B (the one that crashes).
 fn scenario() -> (Vec<SourceRecord>, Vec<SourceRecord>) {
-    let names = ["account:created", "payment:order:completed", "lesson:completed", "heartbeat"];
+    let names = [
+        "account:created",
+        "payment:order:completed",
+        "lesson:completed",
+        "heartbeat",
+    ];
     let a: Vec<_> = (1..=6)
-        .map(|i| record("shard-a", i, event_json(&format!("e{i}"), names[i as usize % 3], if i % 2 == 0 { DAY1 } else { DAY2 })))
+        .map(|i| {
+            record(
+                "shard-a",
+                i,
+                event_json(
+                    &format!("e{i}"),
+                    names[i as usize % 3],
+                    if i % 2 == 0 { DAY1 } else { DAY2 },
+                ),
+            )
+        })
         .collect();
     let mut b = Vec::new();
     let mut seq = 100u64;
@@ -32,7 +47,11 @@ fn scenario() -> (Vec<SourceRecord>, Vec<SourceRecord>) {
         b.push(record("shard-b", seq, data));
     };
     for i in 7..=14 {
-        push(event_json(&format!("e{i}"), names[i % 4], if i % 2 == 0 { DAY1 } else { DAY2 + 60 }));
+        push(event_json(
+            &format!("e{i}"),
+            names[i % 4],
+            if i % 2 == 0 { DAY1 } else { DAY2 + 60 },
+        ));
     }
     push(event_json("e7", names[7 % 4], DAY2 + 60)); // in-batch duplicate
     push(event_json("e2", names[2 % 3], DAY1)); // cross-batch duplicate of A
@@ -49,7 +68,10 @@ async fn fresh_lake(kind: &str) -> (FaultStore, Lake, Option<tempfile::TempDir>)
         "memory" => (Arc::new(InMemory::new()), None),
         _ => {
             let dir = tempfile::tempdir().expect("tempdir");
-            (Arc::new(LocalFileSystem::new_with_prefix(dir.path()).expect("local")), Some(dir))
+            (
+                Arc::new(LocalFileSystem::new_with_prefix(dir.path()).expect("local")),
+                Some(dir),
+            )
         }
     };
     let store = FaultStore::new(inner);
@@ -103,14 +125,21 @@ async fn crash_and_recover(kind: &str, plan: FaultPlan, mode: RetryMode) -> Resu
 
 async fn crash_at_every_step(kind: &str) {
     let total = requests_of_b(kind).await;
-    assert!(total >= 10, "batch B should take a fair number of requests, took {total}");
+    assert!(
+        total >= 10,
+        "batch B should take a fair number of requests, took {total}"
+    );
     let mut runs = 0;
     for k in 1..=total {
-        for plan in [FaultPlan::CrashBefore(k), FaultPlan::CrashAfter(k), FaultPlan::FailAt(k)] {
+        for plan in [
+            FaultPlan::CrashBefore(k),
+            FaultPlan::CrashAfter(k),
+            FaultPlan::FailAt(k),
+        ] {
             for mode in RETRY_MODES {
-                crash_and_recover(kind, plan, mode)
-                    .await
-                    .unwrap_or_else(|e| panic!("{kind}: {plan:?} then {mode:?} retries broke the guarantee: {e}"));
+                crash_and_recover(kind, plan, mode).await.unwrap_or_else(|e| {
+                    panic!("{kind}: {plan:?} then {mode:?} retries broke the guarantee: {e}")
+                });
                 runs += 1;
             }
         }
@@ -137,7 +166,11 @@ async fn a_clean_run_writes_the_expected_tables() {
     p.process(&a, clock.now()).await.expect("A");
     let report = p.process(&b, clock.now()).await.expect("B");
     let counts = report.counts();
-    assert_eq!((counts.written, counts.duplicates, counts.quarantined), (8, 4, 3), "{counts:?}");
+    assert_eq!(
+        (counts.written, counts.duplicates, counts.quarantined),
+        (8, 4, 3),
+        "{counts:?}"
+    );
     let rows = read_lake(&lake).await;
     assert_eq!(rows.events.len(), 14);
     assert_eq!(rows.duplicates.len(), 4);

@@ -249,7 +249,9 @@ impl BatchProcessor {
             }
             if attempt > 1 {
                 let wait = self.config.commit_retry.backoff(attempt, self.rng.next_u64());
-                tokio::time::sleep(wait).await;
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
             }
             let mut proposals = Vec::new();
             for key in &pending {

@@ -54,8 +54,12 @@ impl CommitRetryPolicy {
     /// Exponential backoff with "full jitter": `jitter` is a uniform random u64.
     pub fn backoff(&self, attempt: u32, jitter: u64) -> Duration {
         let exp = self.base_backoff.saturating_mul(1u32 << attempt.min(16));
-        let cap = exp.min(self.max_backoff).as_micros().max(1) as u64;
-        Duration::from_micros(jitter % cap)
+        let cap = exp.min(self.max_backoff).as_micros() as u64;
+        if cap == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_micros(jitter % cap)
+        }
     }
 }
 

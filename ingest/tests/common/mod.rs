@@ -9,13 +9,14 @@ use futures::TryStreamExt;
 use ingest::batch::{BatchProcessor, ProcessorConfig, RecordOutcome};
 use ingest::decode::decode;
 use ingest::lake::Lake;
-use ingest::ledger::policy::LeasePolicy;
+use ingest::ledger::policy::{CommitRetryPolicy, LeasePolicy};
 use ingest::source::{SequenceNumber, SourceId, SourceRecord};
 use object_store::ObjectStoreExt;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use schemas::Registry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 pub const LEASE_MILLIS: i64 = 10_000;
 pub const T0: i64 = 1_700_000_000_000;
@@ -26,15 +27,31 @@ pub fn registry() -> &'static Registry {
 }
 
 pub fn config() -> ProcessorConfig {
-    ProcessorConfig { lease: LeasePolicy { lease_millis: LEASE_MILLIS }, buckets: 4, ..ProcessorConfig::default() }
+    // Simulated time: writers need no real backoff between conflicting commits.
+    let commit_retry = CommitRetryPolicy {
+        base_backoff: Duration::ZERO,
+        ..CommitRetryPolicy::default()
+    };
+    ProcessorConfig {
+        lease: LeasePolicy {
+            lease_millis: LEASE_MILLIS,
+        },
+        buckets: 4,
+        commit_retry,
+        ..ProcessorConfig::default()
+    }
 }
 
 pub async fn processor(lake: &Lake, writer: &str) -> BatchProcessor {
-    BatchProcessor::open(lake.clone(), registry(), writer, config()).await.expect("open processor")
+    BatchProcessor::open(lake.clone(), registry(), writer, config())
+        .await
+        .expect("open processor")
 }
 
 pub fn event_json(uuid: &str, name: &str, created_at: i64) -> String {
-    format!(r#"{{"event_uuid":"{uuid}","event_name":"{name}","created_at":{created_at},"user_id":"u-{uuid}","amount":1.5}}"#)
+    format!(
+        r#"{{"event_uuid":"{uuid}","event_name":"{name}","created_at":{created_at},"user_id":"u-{uuid}","amount":1.5}}"#
+    )
 }
 
 pub fn record(shard: &str, seq: u64, data: impl Into<String>) -> SourceRecord {
@@ -97,9 +114,11 @@ where
                 if let Some(lowest) = lowest {
                     clock.advance(LEASE_MILLIS / 3);
                     let rest: Vec<_> = match mode {
-                        RetryMode::FromLowestFailure => {
-                            batch.iter().filter(|r| r.source.shard_id != lowest.shard_id || r.source >= lowest).cloned().collect()
-                        }
+                        RetryMode::FromLowestFailure => batch
+                            .iter()
+                            .filter(|r| r.source.shard_id != lowest.shard_id || r.source >= lowest)
+                            .cloned()
+                            .collect(),
                         _ => batch.clone(),
                     };
                     queue.push(rest);
@@ -133,29 +152,51 @@ pub struct LakeRows {
 }
 
 pub async fn read_lake(lake: &Lake) -> LakeRows {
-    let objects: Vec<_> = lake.store.list(Some(&lake.root)).try_collect().await.expect("list lake");
+    let objects: Vec<_> = lake
+        .store
+        .list(Some(&lake.root))
+        .try_collect()
+        .await
+        .expect("list lake");
     let mut rows = LakeRows::default();
     for meta in objects {
         let relative = lake.relative(&meta.location).to_owned();
         if !relative.ends_with(".parquet") || relative.starts_with("_ledger") {
             continue;
         }
-        let bytes = lake.store.get(&meta.location).await.expect("get").bytes().await.expect("bytes");
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).expect("parquet").build().expect("reader");
+        let bytes = lake
+            .store
+            .get(&meta.location)
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("bytes");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .expect("parquet")
+            .build()
+            .expect("reader");
         for batch in reader {
             let batch = batch.expect("batch");
             let text = |name: &str| batch.column_by_name(name).map(|c| c.as_string::<i32>().clone());
             let shard = text("shard_id").expect("shard_id");
             let seq = text("sequence_number").expect("sequence_number");
-            let source = |i: usize| SourceId::new(shard.value(i), SequenceNumber::parse(seq.value(i)).expect("seq"));
+            let source =
+                |i: usize| SourceId::new(shard.value(i), SequenceNumber::parse(seq.value(i)).expect("seq"));
             for i in 0..batch.num_rows() {
                 if relative.starts_with("events/") {
-                    rows.events.push((text("event_uuid").expect("uuid").value(i).to_owned(), source(i)));
+                    rows.events
+                        .push((text("event_uuid").expect("uuid").value(i).to_owned(), source(i)));
                 } else if relative.starts_with("duplicates/") {
                     let os = text("original_shard_id").expect("orig shard");
                     let oq = text("original_sequence_number").expect("orig seq");
-                    let original = SourceId::new(os.value(i), SequenceNumber::parse(oq.value(i)).expect("seq"));
-                    rows.duplicates.push((text("event_uuid").expect("uuid").value(i).to_owned(), source(i), original));
+                    let original =
+                        SourceId::new(os.value(i), SequenceNumber::parse(oq.value(i)).expect("seq"));
+                    rows.duplicates.push((
+                        text("event_uuid").expect("uuid").value(i).to_owned(),
+                        source(i),
+                        original,
+                    ));
                 } else if relative.starts_with("quarantine/") {
                     rows.quarantine.push(source(i));
                     let uuid = batch.column_by_name("event_uuid").expect("col");
@@ -177,7 +218,10 @@ pub fn check_invariant(all_records: &[SourceRecord], rows: &LakeRows) -> Result<
     for r in all_records {
         match decode(&r.data) {
             Ok(e) => {
-                occurrences.entry(e.event_uuid).or_default().insert(r.source.clone());
+                occurrences
+                    .entry(e.event_uuid)
+                    .or_default()
+                    .insert(r.source.clone());
             }
             Err(_) => {
                 invalid.insert(r.source.clone());
@@ -189,24 +233,36 @@ pub fn check_invariant(all_records: &[SourceRecord], rows: &LakeRows) -> Result<
         if originals.insert(uuid, source).is_some() {
             return Err(format!("uuid {uuid} has more than one events row"));
         }
-        let known = occurrences.get(uuid).ok_or_else(|| format!("events row for unknown uuid {uuid}"))?;
+        let known = occurrences
+            .get(uuid)
+            .ok_or_else(|| format!("events row for unknown uuid {uuid}"))?;
         if !known.contains(source) {
-            return Err(format!("events row of {uuid} comes from {source}, not one of its occurrences"));
+            return Err(format!(
+                "events row of {uuid} comes from {source}, not one of its occurrences"
+            ));
         }
     }
     let expected_uuids: BTreeSet<&str> = occurrences.keys().map(String::as_str).collect();
     let actual_uuids: BTreeSet<&str> = originals.keys().copied().collect();
     if expected_uuids != actual_uuids {
         let missing: Vec<_> = expected_uuids.difference(&actual_uuids).take(5).collect();
-        return Err(format!("events lacks uuids {missing:?} ({} expected, {} present)", expected_uuids.len(), actual_uuids.len()));
+        return Err(format!(
+            "events lacks uuids {missing:?} ({} expected, {} present)",
+            expected_uuids.len(),
+            actual_uuids.len()
+        ));
     }
     let mut dup_sources: BTreeMap<&str, BTreeSet<&SourceId>> = BTreeMap::new();
     for (uuid, source, original) in &rows.duplicates {
         if !dup_sources.entry(uuid).or_default().insert(source) {
-            return Err(format!("duplicate occurrence {source} of {uuid} appears twice in duplicates"));
+            return Err(format!(
+                "duplicate occurrence {source} of {uuid} appears twice in duplicates"
+            ));
         }
         if originals.get(uuid.as_str()) != Some(&original) {
-            return Err(format!("duplicate {source} of {uuid} points at {original}, not at the events row"));
+            return Err(format!(
+                "duplicate {source} of {uuid} points at {original}, not at the events row"
+            ));
         }
     }
     for (uuid, sources) in &occurrences {
@@ -214,7 +270,9 @@ pub fn check_invariant(all_records: &[SourceRecord], rows: &LakeRows) -> Result<
         let expected: BTreeSet<&SourceId> = sources.iter().filter(|s| *s != original).collect();
         let actual = dup_sources.remove(uuid.as_str()).unwrap_or_default();
         if expected != actual {
-            return Err(format!("duplicates of {uuid}: expected {expected:?}, found {actual:?}"));
+            return Err(format!(
+                "duplicates of {uuid}: expected {expected:?}, found {actual:?}"
+            ));
         }
     }
     let quarantined: BTreeSet<&SourceId> = rows.quarantine.iter().collect();
@@ -222,12 +280,18 @@ pub fn check_invariant(all_records: &[SourceRecord], rows: &LakeRows) -> Result<
         return Err("a quarantined record appears twice".into());
     }
     if quarantined != invalid.iter().collect() {
-        return Err(format!("quarantine holds {} records, expected {}", quarantined.len(), invalid.len()));
+        return Err(format!(
+            "quarantine holds {} records, expected {}",
+            quarantined.len(),
+            invalid.len()
+        ));
     }
     Ok(())
 }
 
 /// True when no outcome of a report failed.
 pub fn all_succeeded(outcomes: &[RecordOutcome]) -> bool {
-    outcomes.iter().all(|o| !matches!(o, RecordOutcome::Failed { .. }))
+    outcomes
+        .iter()
+        .all(|o| !matches!(o, RecordOutcome::Failed { .. }))
 }
