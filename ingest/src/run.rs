@@ -10,7 +10,7 @@ use crate::batch::{BatchProcessor, Counts};
 use crate::error::IngestError;
 use crate::source::{SequenceNumber, SourceId, SourceRecord};
 use bytes::Bytes;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -59,6 +59,8 @@ pub struct RunSummary {
     pub files: u64,
     pub bytes: u64,
     pub ledger_conflicts: u64,
+    /// Rows written by this run per partition directory (`events/event_type=x/date=y`).
+    pub rows_per_partition: BTreeMap<String, u64>,
     pub seconds: f64,
     pub events_per_second: f64,
 }
@@ -81,7 +83,6 @@ pub async fn run(
     };
     let mut lines = LineBatches::new(counter, shard, arrival_micros, options.batch_size.max(1));
     let mut summary = RunSummary::default();
-    let mut partitions = BTreeSet::new();
     while let Some(batch) = lines.next_batch().map_err(|e| input_error(input, e))? {
         let report = process_with_retries(processor, &batch, options.attempts).await?;
         summary.counts.add(&report.counts());
@@ -91,12 +92,12 @@ pub async fn run(
             summary.files += 1;
             summary.bytes += file.bytes as u64;
             if let Some((dir, _)) = file.path.rsplit_once('/') {
-                partitions.insert(dir.to_owned());
+                *summary.rows_per_partition.entry(dir.to_owned()).or_default() += file.rows as u64;
             }
         }
         progress(summary.counts.records_in, lines.reader.get_ref_read());
     }
-    summary.partitions = partitions.len() as u64;
+    summary.partitions = summary.rows_per_partition.len() as u64;
     summary.seconds = started.elapsed().as_secs_f64();
     summary.events_per_second = summary.counts.records_in as f64 / summary.seconds.max(1e-9);
     Ok(summary)
@@ -326,7 +327,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);

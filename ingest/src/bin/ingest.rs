@@ -109,7 +109,7 @@ fn main() {
         )
         .init();
     let result = match cli.command {
-        Command::Run(args) => run_command(args),
+        Command::Run(args) => run_command(&args),
         Command::Generate(args) => generate_command(&args),
         Command::Schema {
             format: SchemaFormat::Glue,
@@ -121,15 +121,15 @@ fn main() {
     }
 }
 
-fn run_command(args: RunArgs) -> anyhow::Result<()> {
+fn run_command(args: &RunArgs) -> anyhow::Result<()> {
     let input = Input::parse(&args.input);
-    if let Input::File(path) = &input {
-        if !path.is_file() {
-            bail!(
-                "input {} is not a readable file; pass a JSON Lines file or - for stdin",
-                path.display()
-            );
-        }
+    if let Input::File(path) = &input
+        && !path.is_file()
+    {
+        bail!(
+            "input {} is not a readable file; pass a JSON Lines file or - for stdin",
+            path.display()
+        );
     }
     let registry = Registry::embedded().context("the embedded schema registry is invalid")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -7,7 +7,7 @@
 //! - `others`: source fingerprint -> the batch that recorded it as a duplicate or as
 //!   quarantined, so a retry of that record is recognised.
 
-use super::document::{ChainDoc, ClaimDoc, CommitDoc};
+use super::document::{ChainDoc, CheckpointClaim, ClaimDoc, CommitDoc};
 use crate::error::IngestError;
 use crate::lake::{BatchId, Layout};
 use crate::source::{SequenceNumber, SourceId};
@@ -244,8 +244,14 @@ impl ChainState {
             ..ChainDoc::default()
         };
         for (uuid, c) in &self.originals {
-            doc.originals
-                .push((format!("{uuid:032x}"), self.claim_doc(c), c.committed_at_millis));
+            doc.originals.push(CheckpointClaim {
+                uuid: format!("{uuid:032x}"),
+                shard: self.shards.get(c.shard).to_owned(),
+                sequence: c.sequence.to_string(),
+                event_type: self.types.get(c.event_type).to_owned(),
+                batch: self.batches.get(c.batch).to_owned(),
+                committed_at_millis: c.committed_at_millis,
+            });
         }
         for (fp, o) in &self.others {
             doc.others.push((
@@ -254,18 +260,9 @@ impl ChainState {
                 o.committed_at_millis,
             ));
         }
-        doc.originals.sort_by(|a, b| a.0.cmp(&b.0));
+        doc.originals.sort_by(|a, b| a.uuid.cmp(&b.uuid));
         doc.others.sort();
         doc
-    }
-
-    fn claim_doc(&self, c: &Claim) -> (String, String, String, String) {
-        (
-            self.shards.get(c.shard).to_owned(),
-            c.sequence.to_string(),
-            self.types.get(c.event_type).to_owned(),
-            self.batches.get(c.batch).to_owned(),
-        )
     }
 
     /// Rebuilds a state from a checkpoint document.
@@ -274,15 +271,15 @@ impl ChainState {
             version: doc.version,
             ..ChainState::default()
         };
-        for (uuid, (shard, sequence, event_type, batch), at) in &doc.originals {
-            let uuid = parse_hash(uuid).ok_or_else(|| corrupt(path, "bad uuid hash".into()))?;
-            BatchId::parse(batch).ok_or_else(|| corrupt(path, "bad batch id".into()))?;
+        for c in &doc.originals {
+            let uuid = parse_hash(&c.uuid).ok_or_else(|| corrupt(path, "bad uuid hash".into()))?;
+            BatchId::parse(&c.batch).ok_or_else(|| corrupt(path, "bad batch id".into()))?;
             let claim = Claim {
-                sequence: sequence.clone().into_boxed_str(),
-                shard: state.shards.intern(shard),
-                batch: state.batches.intern(batch),
-                event_type: state.types.intern(event_type),
-                committed_at_millis: *at,
+                sequence: c.sequence.clone().into_boxed_str(),
+                shard: state.shards.intern(&c.shard),
+                batch: state.batches.intern(&c.batch),
+                event_type: state.types.intern(&c.event_type),
+                committed_at_millis: c.committed_at_millis,
             };
             state.originals.insert(uuid, claim);
         }

@@ -45,10 +45,20 @@ pub struct ClaimDoc {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainDoc {
     pub version: u64,
-    /// (uuid hash, (shard, sequence, event type, batch), committed at)
-    pub originals: Vec<(String, (String, String, String, String), i64)>,
+    pub originals: Vec<CheckpointClaim>,
     /// (source fingerprint, batch, committed at)
     pub others: Vec<(String, String, i64)>,
+}
+
+/// One original claim in a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointClaim {
+    pub uuid: String,
+    pub shard: String,
+    pub sequence: String,
+    pub event_type: String,
+    pub batch: String,
+    pub committed_at_millis: i64,
 }
 
 /// Whether a batch's records count.

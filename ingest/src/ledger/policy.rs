@@ -77,7 +77,7 @@ impl Default for CheckpointPolicy {
 
 impl CheckpointPolicy {
     pub fn should_checkpoint(&self, version: u64) -> bool {
-        self.every_versions > 0 && version % self.every_versions == 0
+        self.every_versions > 0 && version.is_multiple_of(self.every_versions)
     }
 }
 

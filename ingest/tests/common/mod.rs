@@ -3,6 +3,8 @@
 //! back with the parquet crate, and check the exactly-once invariant.
 #![allow(dead_code)]
 
+pub mod moto;
+
 use arrow::array::{Array, AsArray};
 use bytes::Bytes;
 use futures::TryStreamExt;

@@ -1,0 +1,26 @@
+//! The query library's error type.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    Lake(#[from] ingest::IngestError),
+
+    #[error("{0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+
+    #[error("formatting output: {0}")]
+    Output(String),
+}
+
+impl QueryError {
+    /// Store hiccups may pass; SQL and configuration errors will not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            QueryError::Lake(e) => e.is_retryable(),
+            QueryError::DataFusion(datafusion::error::DataFusionError::ObjectStore(_)) => true,
+            _ => false,
+        }
+    }
+}
