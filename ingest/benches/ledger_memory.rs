@@ -30,9 +30,15 @@ fn main() {
             .map(|i| {
                 let k = n + i;
                 ClaimDoc {
-                    uuid: format!("{:032x}", u128::from(k).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)),
+                    uuid: format!(
+                        "{:032x}",
+                        u128::from(k).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)
+                    ),
                     shard: format!("shardId-{:012}", k % 4),
-                    sequence: format!("4959033827149025660855969253836157109592157598913{:07}", k % 10_000_000),
+                    sequence: format!(
+                        "4959033827149025660855969253836157109592157598913{:07}",
+                        k % 10_000_000
+                    ),
                     event_type: ["account", "payment", "lesson", "session"][(k % 4) as usize].into(),
                     replaces: None,
                 }
@@ -71,13 +77,38 @@ fn main() {
     println!("| figure (one bucket = 1/{BUCKETS} of a day at 1M events/hour) | value |");
     println!("|---|---|");
     println!("| uuids in the bucket | {} |", state.uuids());
-    println!("| state in memory | {:.1} MiB ({:.0} bytes/uuid) |", mib(memory), memory as f64 / state.uuids() as f64);
-    println!("| checkpoint on the store (zstd JSON) | {:.1} MiB ({:.1} bytes/uuid) |", mib(checkpoint.len()), checkpoint.len() as f64 / state.uuids() as f64);
-    println!("| one commit of a 10,000-record batch ({claims_per_commit} claims) | {:.1} KiB |", per_commit / 1024.0);
-    println!("| cold start, one bucket: checkpoint + up to {every} commits | {:.1} MiB, decoded in {:.2} s |", cold_bucket / 1048576.0, load.as_secs_f64());
-    println!("| a whole day (all {BUCKETS} buckets) in memory | {:.2} GiB |", memory as f64 * BUCKETS as f64 / 1073741824.0);
-    println!("| cold start, a writer owning 1/4 of the key space (4 shards) | {:.0} MiB read |", cold_bucket * BUCKETS as f64 / 4.0 / 1048576.0);
-    println!("| building the state from {version} commits / encoding the checkpoint | {:.2} s / {:.2} s |", build.as_secs_f64(), encode.as_secs_f64());
+    println!(
+        "| state in memory | {:.1} MiB ({:.0} bytes/uuid) |",
+        mib(memory),
+        memory as f64 / state.uuids() as f64
+    );
+    println!(
+        "| checkpoint on the store (zstd JSON) | {:.1} MiB ({:.1} bytes/uuid) |",
+        mib(checkpoint.len()),
+        checkpoint.len() as f64 / state.uuids() as f64
+    );
+    println!(
+        "| one commit of a 10,000-record batch ({claims_per_commit} claims) | {:.1} KiB |",
+        per_commit / 1024.0
+    );
+    println!(
+        "| cold start, one bucket: checkpoint + up to {every} commits | {:.1} MiB, decoded in {:.2} s |",
+        cold_bucket / 1048576.0,
+        load.as_secs_f64()
+    );
+    println!(
+        "| a whole day (all {BUCKETS} buckets) in memory | {:.2} GiB |",
+        memory as f64 * BUCKETS as f64 / 1073741824.0
+    );
+    println!(
+        "| cold start, a writer owning 1/4 of the key space (4 shards) | {:.0} MiB read |",
+        cold_bucket * BUCKETS as f64 / 4.0 / 1048576.0
+    );
+    println!(
+        "| building the state from {version} commits / encoding the checkpoint | {:.2} s / {:.2} s |",
+        build.as_secs_f64(),
+        encode.as_secs_f64()
+    );
 }
 
 fn mib(bytes: usize) -> f64 {
