@@ -5,10 +5,10 @@
 //!
 //! Run: `cargo bench -p ingest --bench ledger_memory` (prints a Markdown table).
 
-use ingest::lake::BatchId;
 use ingest::ledger::chain::ChainState;
 use ingest::ledger::document::{self, ClaimDoc, CommitDoc};
 use ingest::ledger::policy::CheckpointPolicy;
+use ingest::storage::BatchId;
 use std::time::Instant;
 
 const EVENTS_PER_HOUR: u64 = 1_000_000;

@@ -6,10 +6,10 @@ pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod generate;
-pub mod lake;
 pub mod ledger;
 pub mod run;
 pub mod source;
+pub mod storage;
 pub mod testing;
 
 pub use error::IngestError;

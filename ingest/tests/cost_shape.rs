@@ -6,8 +6,8 @@ mod common;
 
 use common::{T0, event_json, record};
 use ingest::batch::{BatchProcessor, ProcessorConfig};
-use ingest::lake::Lake;
 use ingest::source::SourceRecord;
+use ingest::storage::Lake;
 use ingest::testing::FaultStore;
 use object_store::memory::InMemory;
 use object_store::path::Path;

@@ -8,8 +8,8 @@ mod common;
 
 use common::moto::Moto;
 use common::*;
-use ingest::lake::Lake;
 use ingest::source::SourceRecord;
+use ingest::storage::Lake;
 use ingest::testing::{FaultPlan, FaultStore};
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;

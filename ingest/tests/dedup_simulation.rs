@@ -10,8 +10,8 @@ mod common;
 
 use common::*;
 use ingest::batch::BatchProcessor;
-use ingest::lake::Lake;
 use ingest::source::SourceRecord;
+use ingest::storage::Lake;
 use ingest::testing::{FaultPlan, FaultStore};
 use object_store::ObjectStore;
 use object_store::memory::InMemory;

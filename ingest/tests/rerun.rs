@@ -7,9 +7,9 @@ mod common;
 use common::{check_invariant, read_lake, registry};
 use ingest::batch::{BatchProcessor, ProcessorConfig};
 use ingest::generate::{GenerateConfig, generate};
-use ingest::lake::{Lake, StoreOptions};
 use ingest::run::{Input, RunOptions, RunSummary, run};
 use ingest::source::{SequenceNumber, SourceId, SourceRecord};
+use ingest::storage::{Lake, StoreOptions};
 use std::path::Path;
 
 async fn ingest_file(lake_dir: &Path, input: &Path) -> RunSummary {

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ingest::lake::StoreOptions;
+use ingest::storage::StoreOptions;
 use query::output::render;
 use query::{LakeSession, OutputFormat};
 use schemas::Registry;

@@ -8,7 +8,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use ingest::lake::{Lake, StoreOptions};
+use ingest::storage::{Lake, StoreOptions};
 use schemas::{Registry, Tables};
 use std::sync::Arc;
 use url::Url;

@@ -8,10 +8,10 @@ use crate::encode::{
     DuplicateRow, EventRow, OriginalPointer, ParquetOptions, QuarantineRow, RowEncoder, encode_parquet,
 };
 use crate::error::IngestError;
-use crate::lake::{BatchId, Lake, Layout, TableKind};
 use crate::ledger::document::{ManifestDoc, ManifestRecord, RoleDoc};
 use crate::ledger::put_create;
 use crate::source::{SequenceNumber, SourceId};
+use crate::storage::{BatchId, Lake, Layout, TableKind};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use schemas::PartitionDate;

@@ -1,8 +1,8 @@
 //! What a batch did, record by record, and its totals.
 
 use crate::decode::QuarantineReason;
-use crate::lake::{BatchId, TableKind};
 use crate::source::{SourceId, SourceRecord};
+use crate::storage::{BatchId, TableKind};
 use std::collections::BTreeMap;
 
 /// The fate of one input record.

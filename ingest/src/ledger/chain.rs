@@ -9,8 +9,8 @@
 
 use super::document::{ChainDoc, CheckpointClaim, ClaimDoc, CommitDoc};
 use crate::error::IngestError;
-use crate::lake::{BatchId, Layout};
 use crate::source::{SequenceNumber, SourceId};
+use crate::storage::{BatchId, Layout};
 use schemas::PartitionDate;
 use std::collections::HashMap;
 use std::fmt;

@@ -18,7 +18,7 @@ pub mod document;
 pub mod policy;
 
 use crate::error::IngestError;
-use crate::lake::{BatchId, Lake, Layout};
+use crate::storage::{BatchId, Lake, Layout};
 use bytes::Bytes;
 use chain::{ChainKey, ChainState};
 use document::{BatchStatus, ChainDoc, CommitDoc, ConfigDoc};

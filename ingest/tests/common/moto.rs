@@ -71,7 +71,7 @@ impl Moto {
     }
 
     /// A lake on this server, with the fake credentials moto accepts (only loopback is used).
-    pub fn lake(&self, bucket: &str, prefix: &str) -> ingest::lake::Lake {
+    pub fn lake(&self, bucket: &str, prefix: &str) -> ingest::storage::Lake {
         let store = object_store::aws::AmazonS3Builder::new()
             .with_bucket_name(bucket)
             .with_endpoint(&self.endpoint)
@@ -82,7 +82,7 @@ impl Moto {
             .build()
             .expect("s3 client");
         let root = object_store::path::Path::from(prefix);
-        ingest::lake::Lake::new(
+        ingest::storage::Lake::new(
             std::sync::Arc::new(store),
             root,
             format!("s3://{bucket}/{prefix}"),

@@ -1,4 +1,4 @@
-//! The lake: one object store, a root prefix inside it, and the layout of every key we write.
+//! Storage of the lake: one object store, a root prefix inside it, and the layout of every key we write.
 //! All storage goes through `Arc<dyn ObjectStore>` built from one URL.
 
 pub mod layout;
