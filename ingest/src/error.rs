@@ -44,6 +44,20 @@ pub enum IngestError {
 
     #[error("injected fault: {0}")]
     Injected(String),
+
+    #[error("Kinesis {operation} on stream {stream}: {message}")]
+    Kinesis {
+        operation: &'static str,
+        stream: String,
+        message: String,
+        retryable: bool,
+    },
+
+    #[error("malformed Kinesis event: {0}")]
+    BadEvent(String),
+
+    #[error("invoking the function at {url}: {message}")]
+    Invoke { url: String, message: String },
 }
 
 impl IngestError {
@@ -73,15 +87,18 @@ impl IngestError {
                     | object_store::Error::Unauthenticated { .. }
                     | object_store::Error::NotSupported { .. }
             ),
+            IngestError::Kinesis { retryable, .. } => *retryable,
             IngestError::CommitContention { .. }
             | IngestError::BatchAborted { .. }
+            | IngestError::Invoke { .. }
             | IngestError::Injected(_) => true,
             IngestError::LakeUrl { .. }
             | IngestError::Encode(_)
             | IngestError::CorruptLedger { .. }
             | IngestError::Schema(_)
             | IngestError::Input { .. }
-            | IngestError::Config(_) => false,
+            | IngestError::Config(_)
+            | IngestError::BadEvent(_) => false,
         }
     }
 }

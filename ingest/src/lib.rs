@@ -6,6 +6,8 @@ pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod generate;
+pub mod kinesis;
+pub mod lambda;
 pub mod ledger;
 pub mod run;
 pub mod source;

@@ -129,7 +129,7 @@ pub fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
-fn input_error(input: &Input, source: std::io::Error) -> IngestError {
+pub(crate) fn input_error(input: &Input, source: std::io::Error) -> IngestError {
     let path = match input {
         Input::File(p) => p.display().to_string(),
         Input::Stdin => "standard input".into(),
@@ -145,9 +145,9 @@ pub fn input_len(input: &Input) -> Option<u64> {
     }
 }
 
-type OpenedInput = (Box<dyn BufRead>, String, i64);
+pub(crate) type OpenedInput = (Box<dyn BufRead>, String, i64);
 
-fn open_input(input: &Input) -> Result<OpenedInput, IngestError> {
+pub(crate) fn open_input(input: &Input) -> Result<OpenedInput, IngestError> {
     match input {
         Input::Stdin => {
             let shard = format!("stdin-{}", now_millis());
@@ -314,12 +314,17 @@ impl RunSummary {
                 thousands(self.events_per_second.round() as u64),
             ),
         ]);
-        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-        let value_width = rows.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
-        rows.iter()
-            .map(|(k, v)| format!("{k:<width$}  {v:>value_width$}\n"))
-            .collect()
+        aligned(&rows)
     }
+}
+
+/// Label/value rows as two aligned columns, values right-aligned.
+pub fn aligned(rows: &[(String, String)]) -> String {
+    let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    let value_width = rows.iter().map(|(_, v)| v.chars().count()).max().unwrap_or(0);
+    rows.iter()
+        .map(|(k, v)| format!("{k:<width$}  {v:>value_width$}\n"))
+        .collect()
 }
 
 /// `1234567` -> `1,234,567`.

@@ -33,7 +33,13 @@ impl std::fmt::Debug for LakeSession {
 impl LakeSession {
     /// Opens a lake by URL (a path, `file://`, or `s3://bucket/prefix`).
     pub async fn open(url: &str, options: &StoreOptions, registry: &Registry) -> Result<Self, QueryError> {
-        let lake = Lake::open(url, options)?;
+        Self::for_lake(Lake::open(url, options)?, registry).await
+    }
+
+    /// A session over an opened lake (its store is used as is, credentials included).
+    pub async fn for_lake(lake: Lake, registry: &Registry) -> Result<Self, QueryError> {
+        let url = lake.url.clone();
+        let url = url.as_str();
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_target_partitions(4);
@@ -78,14 +84,14 @@ fn root_url(url: &str, lake: &Lake, ctx: &SessionContext) -> Result<String, Quer
     if let Ok(parsed) = Url::parse(url)
         && parsed.scheme() == "s3"
     {
-        let bucket = Url::parse(&format!("s3://{}", parsed.host_str().unwrap_or_default()))
-            .map_err(|e| QueryError::Output(e.to_string()))?;
+        let host = parsed.host_str().unwrap_or_default();
+        let bucket = Url::parse(&format!("s3://{host}")).map_err(|e| QueryError::Output(e.to_string()))?;
         ctx.register_object_store(&bucket, lake.store.clone());
         let prefix = parsed.path().trim_matches('/');
         return Ok(if prefix.is_empty() {
-            format!("{bucket}")
+            format!("s3://{host}/")
         } else {
-            format!("{bucket}{prefix}/")
+            format!("s3://{host}/{prefix}/")
         });
     }
     let path = url.strip_prefix("file://").unwrap_or(url);

@@ -1,5 +1,6 @@
 //! The `ingest` command line: `run` puts JSON Lines through the pipeline into a lake,
-//! `generate` writes synthetic events. Thin: parses arguments, builds clients once, calls
+//! `generate` writes synthetic events, `produce` puts them on Kinesis, `consume` reads
+//! Kinesis into a lake and `invoke` feeds Kinesis batches to the Lambda function. Thin: parses arguments, builds clients once, calls
 //! the library, prints.
 
 use anyhow::{Context, bail};
@@ -7,12 +8,21 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use ingest::batch::{BatchProcessor, ProcessorConfig};
 use ingest::generate::{GenerateConfig, generate};
+use ingest::kinesis::checkpoint::CheckpointStore;
+use ingest::kinesis::client::{KinesisOptions, client_region, kinesis_client, stream_arn};
+use ingest::kinesis::consumer::{
+    BatchSink, ConsumeOptions, ConsumeSummary, ProcessorSink, StartPosition, consume,
+};
+use ingest::kinesis::invoker::LambdaInvoker;
+use ingest::kinesis::producer::{ProducePolicy, produce};
 use ingest::ledger::policy::LeasePolicy;
 use ingest::run::{Input, RunOptions, input_len, run};
 use ingest::storage::{Lake, StoreOptions};
 use schemas::Registry;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,6 +41,13 @@ enum Command {
     Run(RunArgs),
     /// Write synthetic events as JSON Lines
     Generate(GenerateArgs),
+    /// Put JSON Lines onto a Kinesis stream (partition key: event_uuid)
+    Produce(ProduceArgs),
+    /// Read a Kinesis stream into a lake (every shard, checkpoints in the lake)
+    Consume(ConsumeArgs),
+    /// Read a Kinesis stream and invoke the Lambda function with each batch, as the event
+    /// source mapping does (for the function under `cargo lambda watch`)
+    Invoke(InvokeArgs),
     /// Print the lake's table schemas (glue: Hive types for Terraform's Glue tables)
     Schema {
         #[arg(value_enum, default_value_t = SchemaFormat::Glue)]
@@ -72,6 +89,87 @@ struct RunArgs {
     ledger_buckets: u32,
 }
 
+#[derive(Debug, clap::Args)]
+struct KinesisArgs {
+    /// Kinesis stream name
+    #[arg(long)]
+    stream: String,
+    /// Kinesis- and S3-compatible endpoint, e.g. moto (defaults to AWS_ENDPOINT_URL)
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// AWS region (defaults to AWS_REGION)
+    #[arg(long)]
+    region: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ProduceArgs {
+    #[command(flatten)]
+    kinesis: KinesisArgs,
+    /// JSON Lines file (plain or gzip), or - for standard input
+    #[arg(long)]
+    input: String,
+    /// How to print the summary
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    summary: SummaryFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum From {
+    /// The oldest record still in the stream
+    TrimHorizon,
+    /// Only records put from now on
+    Latest,
+}
+
+#[derive(Debug, clap::Args)]
+struct WalkArgs {
+    #[command(flatten)]
+    kinesis: KinesisArgs,
+    /// Where shards without a checkpoint start
+    #[arg(long, value_enum, default_value_t = From::TrimHorizon)]
+    from: From,
+    /// Stop after this many seconds without new records (default: run until Ctrl-C)
+    #[arg(long)]
+    until_idle: Option<f64>,
+    /// Records per GetRecords call (at most 10,000)
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    batch_size: i32,
+    /// How to print the summary
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    summary: SummaryFormat,
+}
+
+#[derive(Debug, clap::Args)]
+struct ConsumeArgs {
+    #[command(flatten)]
+    walk: WalkArgs,
+    /// Lake location: a directory, file:///dir, s3://bucket/prefix or memory://
+    #[arg(long)]
+    lake: String,
+    /// Name under which shard checkpoints are kept in the lake (default: the stream name)
+    #[arg(long)]
+    consumer: Option<String>,
+    /// Seconds after which another writer's unfinished claim may be taken over
+    #[arg(long, default_value_t = 960)]
+    lease_seconds: u32,
+}
+
+#[derive(Debug, clap::Args)]
+struct InvokeArgs {
+    #[command(flatten)]
+    walk: WalkArgs,
+    /// The Lambda Invoke API endpoint (cargo lambda watch listens on http://127.0.0.1:9000)
+    #[arg(long, default_value = "http://127.0.0.1:9000")]
+    lambda_endpoint: String,
+    /// Function name in the invoke URL (`_` is cargo lambda watch's default function)
+    #[arg(long, default_value = "_")]
+    function: String,
+    /// Where to keep shard checkpoints: a lake URL (default: memory://, start over each run)
+    #[arg(long, default_value = "memory://")]
+    checkpoints: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum SummaryFormat {
     Table,
@@ -104,6 +202,7 @@ fn main() {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
@@ -111,6 +210,9 @@ fn main() {
     let result = match cli.command {
         Command::Run(args) => run_command(&args),
         Command::Generate(args) => generate_command(&args),
+        Command::Produce(args) => produce_command(&args),
+        Command::Consume(args) => consume_command(&args),
+        Command::Invoke(args) => invoke_command(&args),
         Command::Schema {
             format: SchemaFormat::Glue,
         } => schema_command(),
@@ -263,4 +365,183 @@ fn schema_command() -> anyhow::Result<()> {
     let glue = schemas::glue::GlueTables::new(&registry);
     println!("{}", serde_json::to_string_pretty(&glue)?);
     Ok(())
+}
+
+fn kinesis_options(args: &KinesisArgs) -> KinesisOptions {
+    KinesisOptions {
+        endpoint_url: args.endpoint_url.clone(),
+        region: args.region.clone(),
+    }
+}
+
+fn produce_command(args: &ProduceArgs) -> anyhow::Result<()> {
+    let input = Input::parse(&args.input);
+    if let Input::File(path) = &input
+        && !path.is_file()
+    {
+        bail!(
+            "input {} is not a readable file; pass a JSON Lines file or - for stdin",
+            path.display()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let summary = runtime.block_on(async {
+        let client = kinesis_client(&kinesis_options(&args.kinesis)).await?;
+        let bar = progress_bar(input_len(&input));
+        let mut on_progress = |records: u64, bytes: u64| {
+            if let Some(bar) = &bar {
+                bar.set_position(if bar.length().is_some() { bytes } else { records });
+            }
+        };
+        let summary = produce(
+            &client,
+            &args.kinesis.stream,
+            &input,
+            ProducePolicy::default(),
+            &mut on_progress,
+        )
+        .await;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        anyhow::Ok(
+            summary.with_context(|| format!("producing {} to stream {}", args.input, args.kinesis.stream))?,
+        )
+    })?;
+    let mut out = std::io::stdout().lock();
+    match args.summary {
+        SummaryFormat::Json => writeln!(out, "{}", serde_json::to_string(&summary)?)?,
+        SummaryFormat::Table => write!(out, "{}", summary.to_table())?,
+    }
+    if summary.rejected_too_large > 0 {
+        bail!(
+            "{} records are over Kinesis' 1 MiB record limit and were not sent (see the log for their line numbers)",
+            summary.rejected_too_large
+        );
+    }
+    Ok(())
+}
+
+fn walk_options(args: &WalkArgs) -> anyhow::Result<ConsumeOptions> {
+    let until_idle = match args.until_idle {
+        Some(seconds) if !(seconds.is_finite() && seconds >= 0.0) => {
+            bail!("--until-idle must be a number of seconds, 0 or more, got {seconds}")
+        }
+        Some(seconds) => Some(std::time::Duration::from_secs_f64(seconds)),
+        None => None,
+    };
+    Ok(ConsumeOptions {
+        start: match args.from {
+            From::TrimHorizon => StartPosition::TrimHorizon,
+            From::Latest => StartPosition::Latest,
+        },
+        until_idle,
+        batch_size: args.batch_size,
+        ..ConsumeOptions::default()
+    })
+}
+
+/// Runs the shard walker with a progress spinner and Ctrl-C handling, then prints.
+async fn walk(
+    args: &WalkArgs,
+    client: &aws_sdk_kinesis::Client,
+    checkpoints: &CheckpointStore,
+    sink: &mut dyn BatchSink,
+) -> anyhow::Result<ConsumeSummary> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = Arc::clone(&stop);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.store(true, Ordering::Relaxed);
+        }
+    });
+    let bar = progress_bar(None);
+    let mut on_progress = |summary: &ConsumeSummary| {
+        if let Some(bar) = &bar {
+            bar.set_position(summary.records_done);
+        }
+    };
+    let summary = consume(
+        client,
+        &args.kinesis.stream,
+        checkpoints,
+        sink,
+        walk_options(args)?,
+        stop,
+        &mut on_progress,
+    )
+    .await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    summary.with_context(|| format!("reading stream {}", args.kinesis.stream))
+}
+
+fn print_walk_summary(summary: &ConsumeSummary, format: SummaryFormat) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        SummaryFormat::Json => writeln!(out, "{}", serde_json::to_string(summary)?)?,
+        SummaryFormat::Table => write!(out, "{}", summary.to_table())?,
+    }
+    Ok(())
+}
+
+fn consume_command(args: &ConsumeArgs) -> anyhow::Result<()> {
+    walk_options(&args.walk)?;
+    let registry = Registry::embedded().context("the embedded schema registry is invalid")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let summary = runtime.block_on(async {
+        let kinesis = kinesis_options(&args.walk.kinesis);
+        let client = kinesis_client(&kinesis).await?;
+        let lake = Lake::open(
+            &args.lake,
+            &StoreOptions {
+                endpoint_url: kinesis.endpoint_url.clone(),
+                region: kinesis.region.clone(),
+            },
+        )?;
+        let consumer = args.consumer.as_deref().unwrap_or(&args.walk.kinesis.stream);
+        let checkpoints = CheckpointStore::new(lake.clone(), consumer)?;
+        let config = ProcessorConfig {
+            lease: LeasePolicy {
+                lease_millis: i64::from(args.lease_seconds) * 1000,
+            },
+            ..ProcessorConfig::default()
+        };
+        let writer = format!("ingest-consume-{}", std::process::id());
+        let mut processor = BatchProcessor::open(lake, &registry, &writer, config)
+            .await
+            .with_context(|| format!("cannot open lake {}", args.lake))?;
+        let mut sink = ProcessorSink {
+            processor: &mut processor,
+        };
+        walk(&args.walk, &client, &checkpoints, &mut sink).await
+    })?;
+    print_walk_summary(&summary, args.walk.summary)
+}
+
+fn invoke_command(args: &InvokeArgs) -> anyhow::Result<()> {
+    walk_options(&args.walk)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let summary = runtime.block_on(async {
+        let kinesis = kinesis_options(&args.walk.kinesis);
+        let client = kinesis_client(&kinesis).await?;
+        let stream_arn = stream_arn(&client, &args.walk.kinesis.stream).await?;
+        let lake = Lake::open(
+            &args.checkpoints,
+            &StoreOptions {
+                endpoint_url: kinesis.endpoint_url.clone(),
+                region: kinesis.region.clone(),
+            },
+        )?;
+        let checkpoints = CheckpointStore::new(lake, &format!("invoke-{}", args.walk.kinesis.stream))?;
+        let mut invoker = LambdaInvoker::new(
+            &args.lambda_endpoint,
+            &args.function,
+            &stream_arn,
+            &client_region(&client),
+        );
+        walk(&args.walk, &client, &checkpoints, &mut invoker).await
+    })?;
+    print_walk_summary(&summary, args.walk.summary)
 }

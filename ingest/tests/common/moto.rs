@@ -58,16 +58,57 @@ impl Moto {
     }
 
     fn request(&self, method: &str, path: &str) -> std::io::Result<String> {
+        self.send(method, path, &[], "")
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> std::io::Result<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.port
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
         )?;
         let mut response = String::new();
         stream.read_to_string(&mut response)?;
         Ok(response)
+    }
+
+    /// Calls a Kinesis API action (moto does not check signatures).
+    pub fn kinesis(&self, action: &str, body: &str) -> String {
+        let target = format!("Kinesis_20131202.{action}");
+        let response = self
+            .send(
+                "POST",
+                "/",
+                &[
+                    ("X-Amz-Target", &target),
+                    ("Content-Type", "application/x-amz-json-1.1"),
+                    (
+                        "Authorization",
+                        "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=0",
+                    ),
+                ],
+                body,
+            )
+            .expect("Kinesis request");
+        assert!(response.starts_with("HTTP/1.1 200"), "{action}: {response}");
+        response
+    }
+
+    pub fn create_stream(&self, name: &str, shards: u32) {
+        self.kinesis(
+            "CreateStream",
+            &format!(r#"{{"StreamName":"{name}","ShardCount":{shards}}}"#),
+        );
     }
 
     /// A lake on this server, with the fake credentials moto accepts (only loopback is used).

@@ -1,0 +1,78 @@
+//! The AWS Lambda entry point: a Kinesis event source mapping invokes it with batches of
+//! records. Builds the configuration, the lake's store and the batch processor once per
+//! container (the ledger's cache stays warm between invocations), then serves invocations
+//! with `ingest::lambda::handle_kinesis_event`, printing one EMF metrics line each.
+
+use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::event::streams::KinesisEventResponse;
+use ingest::batch::BatchProcessor;
+use ingest::lambda::{LambdaConfig, handle_kinesis_event};
+use ingest::storage::Lake;
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use schemas::Registry;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = start().await {
+        // An init error: Lambda reports the container as failed and shows this line.
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn start() -> anyhow::Result<()> {
+    let config = LambdaConfig::from_env()?;
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&config.log_filter).map_err(|e| {
+                anyhow::anyhow!("RUST_LOG {:?} is not a valid filter: {e}", config.log_filter)
+            })?,
+        )
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .init();
+    let registry = Registry::embedded()?;
+    let lake = Lake::open(&config.lake_url, &config.store)?;
+    let writer = format!(
+        "{}/{}",
+        config.function_name,
+        std::env::var("AWS_LAMBDA_LOG_STREAM_NAME").unwrap_or_else(|_| std::process::id().to_string())
+    );
+    let processor = BatchProcessor::open(lake, &registry, &writer, config.processor).await?;
+    tracing::info!(lake = %config.lake_url, buckets = processor.ledger().buckets(), "ready");
+    let processor = Arc::new(Mutex::new(processor));
+    let function_name = Arc::new(config.function_name.clone());
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
+        let processor = Arc::clone(&processor);
+        let function_name = Arc::clone(&function_name);
+        async move { invoke(&processor, &function_name, &event.payload).await }
+    }))
+    .await
+    .map_err(|e| anyhow::anyhow!("Lambda runtime: {e}"))
+}
+
+async fn invoke(
+    processor: &Mutex<BatchProcessor>,
+    function_name: &str,
+    event: &KinesisEvent,
+) -> Result<KinesisEventResponse, Diagnostic> {
+    let mut processor = processor.lock().await;
+    let now = ingest::run::now_millis();
+    match handle_kinesis_event(&mut processor, event, now).await {
+        Ok(invocation) => {
+            println!("{}", invocation.metrics.emf_line(function_name, now));
+            Ok(invocation.response)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, retryable = e.is_retryable(), "invocation failed");
+            Err(Diagnostic {
+                error_type: if e.is_retryable() { "Retryable" } else { "Fatal" }.into(),
+                error_message: e.to_string(),
+            })
+        }
+    }
+}

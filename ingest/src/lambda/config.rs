@@ -1,0 +1,158 @@
+//! The function's settings, read once per container from environment variables and checked
+//! before the first invocation: a bad value stops the container with a message that names
+//! the variable and what it accepts.
+
+use crate::batch::ProcessorConfig;
+use crate::error::IngestError;
+use crate::ledger::policy::LeasePolicy;
+use crate::storage::StoreOptions;
+
+pub const LAKE_URL: &str = "EVENTLAKE_LAKE_URL";
+pub const LEASE_SECONDS: &str = "EVENTLAKE_LEASE_SECONDS";
+pub const LEDGER_BUCKETS: &str = "EVENTLAKE_LEDGER_BUCKETS";
+pub const PARALLELISM: &str = "EVENTLAKE_PARALLELISM";
+pub const ZSTD_LEVEL: &str = "EVENTLAKE_ZSTD_LEVEL";
+pub const S3_ENDPOINT_URL: &str = "EVENTLAKE_S3_ENDPOINT_URL";
+
+/// Everything the function needs, validated.
+#[derive(Debug, Clone)]
+pub struct LambdaConfig {
+    pub lake_url: String,
+    pub store: StoreOptions,
+    pub processor: ProcessorConfig,
+    /// A `tracing` filter (`RUST_LOG`, default `info`).
+    pub log_filter: String,
+    /// The EMF dimension and the writer name in ledger commits.
+    pub function_name: String,
+}
+
+impl LambdaConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, IngestError> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `get`, so tests need not touch the process environment.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, IngestError> {
+        let lake_url = get(LAKE_URL).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+            IngestError::Config(format!(
+                "{LAKE_URL} is not set; set it to the lake's root, e.g. s3://my-bucket/lake"
+            ))
+        })?;
+        let defaults = ProcessorConfig::default();
+        let lease_seconds = number(&get, LEASE_SECONDS, 960, 60..=86_400)?;
+        let buckets = number(&get, LEDGER_BUCKETS, u64::from(defaults.buckets), 1..=65_536)?;
+        let parallelism = number(&get, PARALLELISM, defaults.parallelism as u64, 1..=256)?;
+        let zstd_level = number(&get, ZSTD_LEVEL, defaults.parquet.zstd_level as u64, 1..=22)?;
+        let endpoint_url = get(S3_ENDPOINT_URL)
+            .or_else(|| get("AWS_ENDPOINT_URL_S3"))
+            .or_else(|| get("AWS_ENDPOINT_URL"))
+            .filter(|v| !v.is_empty());
+        if let Some(url) = &endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(IngestError::Config(format!(
+                "{S3_ENDPOINT_URL} must be an http:// or https:// URL, got {url:?}"
+            )));
+        }
+        let mut processor = ProcessorConfig {
+            lease: LeasePolicy {
+                lease_millis: lease_seconds as i64 * 1000,
+            },
+            buckets: buckets as u32,
+            parallelism: parallelism as usize,
+            ..defaults
+        };
+        processor.parquet.zstd_level = zstd_level as i32;
+        Ok(LambdaConfig {
+            lake_url,
+            store: StoreOptions {
+                endpoint_url,
+                region: get("AWS_REGION").filter(|v| !v.is_empty()),
+            },
+            processor,
+            log_filter: get("RUST_LOG")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "info".into()),
+            function_name: get("AWS_LAMBDA_FUNCTION_NAME")
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "eventlake-lambda".into()),
+        })
+    }
+}
+
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, IngestError> {
+    let Some(text) = get(name).filter(|v| !v.trim().is_empty()) else {
+        return Ok(default);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(IngestError::Config(format!(
+            "{name} must be a whole number from {} to {}, got {text:?}",
+            range.start(),
+            range.end()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<LambdaConfig, IngestError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        LambdaConfig::from_vars(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_need_only_the_lake() {
+        let c = config(&[(LAKE_URL, "s3://bucket/lake")]).expect("valid");
+        assert_eq!(c.lake_url, "s3://bucket/lake");
+        assert_eq!(c.processor.lease.lease_millis, 960_000);
+        assert_eq!(c.processor.buckets, crate::ledger::DEFAULT_BUCKETS);
+        assert_eq!(c.log_filter, "info");
+        assert_eq!(c.store.endpoint_url, None);
+    }
+
+    #[test]
+    fn settings_are_read_and_checked() {
+        let c = config(&[
+            (LAKE_URL, "s3://b/l"),
+            (LEASE_SECONDS, "120"),
+            (LEDGER_BUCKETS, "8"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "ingest-prod"),
+        ])
+        .expect("valid");
+        assert_eq!(c.processor.lease.lease_millis, 120_000);
+        assert_eq!(c.processor.buckets, 8);
+        assert_eq!(c.store.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(c.function_name, "ingest-prod");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let missing = config(&[]).expect_err("no lake");
+        assert!(missing.to_string().contains(LAKE_URL), "{missing}");
+        for (name, value) in [
+            (LEASE_SECONDS, "10"),
+            (LEASE_SECONDS, "ten"),
+            (LEDGER_BUCKETS, "0"),
+            (ZSTD_LEVEL, "30"),
+            (S3_ENDPOINT_URL, "localhost:5000"),
+        ] {
+            let err = config(&[(LAKE_URL, "s3://b/l"), (name, value)]).expect_err(value);
+            assert!(err.to_string().contains(name), "{err}");
+            assert!(!err.is_retryable());
+        }
+    }
+}
