@@ -12,6 +12,18 @@ pub enum QueryError {
 
     #[error("formatting output: {0}")]
     Output(String),
+
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+
+    #[error("object store: {0}")]
+    Store(String),
+
+    #[error("corrupt compaction journal {path}: {message}")]
+    Journal { path: String, message: String },
+
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl QueryError {
@@ -19,7 +31,8 @@ impl QueryError {
     pub fn is_retryable(&self) -> bool {
         match self {
             QueryError::Lake(e) => e.is_retryable(),
-            QueryError::DataFusion(datafusion::error::DataFusionError::ObjectStore(_)) => true,
+            QueryError::DataFusion(datafusion::error::DataFusionError::ObjectStore(_))
+            | QueryError::Store(_) => true,
             _ => false,
         }
     }

@@ -1,23 +1,34 @@
-//! `lakeq`: query the lake with SQL. Thin: parses arguments, opens the session, prints.
+//! `lakeq`: the lake's companion CLI: SQL (one statement or an interactive prompt), duplicate
+//! and quality metrics, file statistics and compaction. Thin: parses arguments, opens the
+//! session once, calls the library, prints.
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use ingest::storage::StoreOptions;
+use indicatif::{ProgressBar, ProgressStyle};
+use ingest::storage::{Lake, StoreOptions, TableKind};
+use query::compact::{CompactOptions, compact};
 use query::output::render;
+use query::reports::render::render_report;
+use query::reports::{dups, quality, stats};
 use query::{LakeSession, OutputFormat};
 use schemas::Registry;
+use std::io::IsTerminal;
 
 #[derive(Debug, Parser)]
-#[command(name = "lakeq", version, about = "Query the eventlake lake with DataFusion")]
+#[command(
+    name = "lakeq",
+    version,
+    about = "Query, measure and compact the eventlake lake (DataFusion)"
+)]
 struct Cli {
     /// Lake location: a directory, file:///dir or s3://bucket/prefix
-    #[arg(long, env = "EVENTLAKE_LAKE", default_value = "./lake")]
+    #[arg(long, env = "EVENTLAKE_LAKE", default_value = "./lake", global = true)]
     lake: String,
     /// S3-compatible endpoint (defaults to AWS_ENDPOINT_URL)
-    #[arg(long)]
+    #[arg(long, global = true)]
     endpoint_url: Option<String>,
     /// AWS region for s3:// lakes
-    #[arg(long)]
+    #[arg(long, global = true)]
     region: Option<String>,
     /// Output format
     #[arg(long, value_enum, default_value_t = OutputFormat::Table, global = true)]
@@ -28,22 +39,105 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run one SQL statement over the tables events, duplicates and quarantine
+    /// Run SQL over the tables events, duplicates and quarantine (a prompt when no query is given)
     Sql {
-        /// The SQL statement
-        query: String,
+        /// The SQL statement; omit it for an interactive prompt with history
+        query: Option<String>,
     },
+    /// Duplicate metrics: rates by type and date, delays, most re-sent uuids, residual check
+    Dups {
+        /// How many of the most re-sent uuids to list
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// Exit with status 3 if any event_uuid appears twice in events within a date
+        #[arg(long)]
+        check: bool,
+    },
+    /// Input quality: quarantine by reason, unknown types, fields in extra, arrival lag
+    Quality,
+    /// Files, rows and bytes per table and partition; small files
+    Stats {
+        /// Files under this size count as small (e.g. 32MiB, 1GB, 500KB)
+        #[arg(long, default_value = "32MiB", value_parser = parse_size)]
+        small_file_size: u64,
+    },
+    /// Rewrite small files into large ones, sorted by created_at (ledger-safe, resumable)
+    Compact {
+        /// Only this table (default: all three)
+        #[arg(long, value_parser = ["events", "duplicates", "quarantine"])]
+        table: Option<String>,
+        /// Only partitions of this event type
+        #[arg(long)]
+        event_type: Option<String>,
+        /// Only partitions of this date (YYYY-MM-DD)
+        #[arg(long)]
+        date: Option<String>,
+        /// Size to aim for per output file
+        #[arg(long, default_value = "128MiB", value_parser = parse_size)]
+        target_file_size: u64,
+        /// Show what would be compacted, change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Seconds after which an unfinished compaction counts as interrupted (finished or undone)
+        #[arg(long, default_value_t = 900)]
+        takeover_after: u64,
+    },
+}
+
+/// `128MiB`, `1GB`, `500KB`, `4096` -> bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size; write e.g. 128MiB, 1GB or 4096"))?;
+    let multiplier: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "kib" | "k" => 1024.0,
+        "mib" | "m" => 1024.0 * 1024.0,
+        "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?}; use B, KB, MB, GB, KiB, MiB or GiB"
+            ));
+        }
+    };
+    let bytes = value * multiplier;
+    if !(1.0..=1e15).contains(&bytes) {
+        return Err(format!("{text:?} is out of range"));
+    }
+    Ok(bytes as u64)
 }
 
 fn main() {
     let cli = Cli::parse();
-    if let Err(e) = run(cli) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+    tracing_subscriber_init();
+    match run(&cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn tracing_subscriber_init() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+}
+
+fn run(cli: &Cli) -> anyhow::Result<i32> {
     let registry = Registry::embedded().context("the embedded schema registry is invalid")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -51,15 +145,178 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             endpoint_url: cli.endpoint_url.clone(),
             region: cli.region.clone(),
         };
+        if let Command::Compact { .. } | Command::Stats { .. } = &cli.command {
+            check_lake_exists(&cli.lake)?;
+            let lake =
+                Lake::open(&cli.lake, &options).with_context(|| format!("cannot open lake {}", cli.lake))?;
+            return lake_command(cli, &lake, &registry).await;
+        }
+        check_lake_exists(&cli.lake)?;
         let session = LakeSession::open(&cli.lake, &options, &registry)
             .await
             .with_context(|| format!("cannot open lake {}", cli.lake))?;
-        match cli.command {
-            Command::Sql { query } => {
-                let batches = session.ctx.sql(&query).await?.collect().await?;
+        match &cli.command {
+            Command::Sql { query: Some(query) } => {
+                let batches = session.ctx.sql(query).await?.collect().await?;
                 print!("{}", render(&batches, cli.format)?);
             }
+            Command::Sql { query: None } => prompt(&session, cli.format).await?,
+            Command::Dups { top, check } => {
+                let report = dups::dups(&session, *top).await?;
+                print!("{}", render_report(&report.report, cli.format)?);
+                if *check && report.residual_duplicates > 0 {
+                    eprintln!(
+                        "error: {} event_uuid values appear more than once in events within a date \
+                         (if a compaction was interrupted, run lakeq compact to finish it)",
+                        report.residual_duplicates
+                    );
+                    return Ok(3);
+                }
+            }
+            Command::Quality => {
+                let report = quality::quality(&session, &registry).await?;
+                print!("{}", render_report(&report, cli.format)?);
+            }
+            Command::Stats { .. } | Command::Compact { .. } => unreachable!("handled above"),
         }
-        anyhow::Ok(())
+        anyhow::Ok(0)
     })
+}
+
+/// A local lake that does not exist is a typo, not an empty lake.
+fn check_lake_exists(url: &str) -> anyhow::Result<()> {
+    let local = url.strip_prefix("file://").unwrap_or(url);
+    if !url.contains("://") || url.starts_with("file://") {
+        let path = std::path::Path::new(local);
+        if !path.is_dir() {
+            bail!(
+                "lake {url} is not a directory; pass --lake <dir|s3://bucket/prefix> or set EVENTLAKE_LAKE"
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn lake_command(cli: &Cli, lake: &Lake, registry: &Registry) -> anyhow::Result<i32> {
+    match &cli.command {
+        Command::Stats { small_file_size } => {
+            let report = stats::stats(lake, *small_file_size).await?;
+            print!("{}", render_report(&report, cli.format)?);
+        }
+        Command::Compact {
+            table,
+            event_type,
+            date,
+            target_file_size,
+            dry_run,
+            takeover_after,
+        } => {
+            if let Some(date) = date
+                && chrono_like_date(date).is_none()
+            {
+                bail!("--date must be YYYY-MM-DD, got {date:?}");
+            }
+            let tables = match table.as_deref() {
+                Some("events") => vec![TableKind::Events],
+                Some("duplicates") => vec![TableKind::Duplicates],
+                Some("quarantine") => vec![TableKind::Quarantine],
+                _ => query::files::TABLES.to_vec(),
+            };
+            let options = CompactOptions {
+                tables,
+                event_type: event_type.clone(),
+                date: date.clone(),
+                target_file_bytes: *target_file_size,
+                dry_run: *dry_run,
+                takeover_millis: (*takeover_after as i64).saturating_mul(1000),
+                ..CompactOptions::default()
+            };
+            let bar = std::io::stderr().is_terminal().then(|| {
+                ProgressBar::new(0).with_style(
+                    ProgressStyle::with_template(
+                        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} partitions",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                )
+            });
+            let mut on_progress = |done: u64, total: u64| {
+                if let Some(bar) = &bar {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                }
+            };
+            let summary = compact(
+                lake,
+                registry,
+                &options,
+                ingest::run::now_millis(),
+                &mut on_progress,
+            )
+            .await;
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            let summary = summary
+                .context("compaction stopped; run it again to finish or undo the interrupted partition")?;
+            print!("{}", render_report(&summary.report()?, cli.format)?);
+        }
+        _ => unreachable!("only stats and compact"),
+    }
+    Ok(0)
+}
+
+fn chrono_like_date(text: &str) -> Option<()> {
+    let parts: Vec<&str> = text.split('-').collect();
+    let ok = parts.len() == 3
+        && parts[0].len() == 4
+        && parts[1].len() == 2
+        && parts[2].len() == 2
+        && parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    ok.then_some(())
+}
+
+/// The interactive prompt: statements end with `;`; history in ~/.lakeq_history.
+async fn prompt(session: &LakeSession, format: OutputFormat) -> anyhow::Result<()> {
+    let mut editor = rustyline::DefaultEditor::new()?;
+    let history = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".lakeq_history"));
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    if std::io::stdin().is_terminal() {
+        eprintln!("lakeq: tables events, duplicates, quarantine. End statements with ';'. Ctrl-D quits.");
+    }
+    let mut statement = String::new();
+    loop {
+        let line = match editor.readline(if statement.is_empty() {
+            "lakeq> "
+        } else {
+            "   ...> "
+        }) {
+            Ok(line) => line,
+            Err(rustyline::error::ReadlineError::Interrupted) => {
+                statement.clear();
+                continue;
+            }
+            Err(rustyline::error::ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        };
+        statement.push_str(&line);
+        statement.push('\n');
+        if !line.trim_end().ends_with(';') {
+            continue;
+        }
+        let sql = std::mem::take(&mut statement);
+        let _ = editor.add_history_entry(sql.trim());
+        match session.ctx.sql(&sql).await {
+            Ok(frame) => match frame.collect().await {
+                Ok(batches) => print!("{}", render(&batches, format)?),
+                Err(e) => eprintln!("error: {e}"),
+            },
+            Err(e) => eprintln!("error: {e}"),
+        }
+    }
+    if let Some(path) = &history {
+        let _ = editor.save_history(path);
+    }
+    Ok(())
 }

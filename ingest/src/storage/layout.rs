@@ -93,6 +93,19 @@ impl Layout {
     pub fn config() -> String {
         format!("{}/config.json", Self::LEDGER)
     }
+
+    /// Written by compaction before it deletes `data_file`: the file's rows now live in the
+    /// compacted file the marker names, so a roll-forward must not write them again.
+    pub fn compacted_marker(data_file: &str) -> String {
+        format!("{}/compacted/{data_file}", Self::LEDGER)
+    }
+
+    /// A compaction's journal: its inputs and outputs, present while it is unfinished.
+    pub fn compaction_journal(id: &str) -> String {
+        format!("{}/compactions/{id}.json", Self::LEDGER)
+    }
+
+    pub const COMPACTIONS: &'static str = "_ledger/compactions";
 }
 
 #[cfg(test)]
