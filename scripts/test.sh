@@ -20,5 +20,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test"
 cargo test --workspace
 
+step "benchmarks compile (dev profile; make bench runs them in release)"
+cargo test --workspace --benches --examples --no-run
+
 step "python tests"
 .venv/bin/python -m pytest tests/python -q

@@ -33,6 +33,10 @@ struct Cli {
     /// Output format
     #[arg(long, value_enum, default_value_t = OutputFormat::Table, global = true)]
     format: OutputFormat,
+    /// A plain DataFusion session without the lake's tables, as datafusion-cli starts (for
+    /// your own CREATE EXTERNAL TABLE statements; s3:// locations use the lake's store)
+    #[arg(long, global = true)]
+    bare: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,7 +45,7 @@ struct Cli {
 enum Command {
     /// Run SQL over the tables events, duplicates and quarantine (a prompt when no query is given)
     Sql {
-        /// The SQL statement; omit it for an interactive prompt with history
+        /// SQL statements separated by `;` (each result is printed); omit for a prompt with history
         query: Option<String>,
     },
     /// Duplicate metrics: rates by type and date, delays, most re-sent uuids, residual check
@@ -151,14 +155,19 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 Lake::open(&cli.lake, &options).with_context(|| format!("cannot open lake {}", cli.lake))?;
             return lake_command(cli, &lake, &registry).await;
         }
-        check_lake_exists(&cli.lake)?;
-        let session = LakeSession::open(&cli.lake, &options, &registry)
-            .await
-            .with_context(|| format!("cannot open lake {}", cli.lake))?;
+        let session = if cli.bare {
+            LakeSession::bare(&cli.lake, &options)?
+        } else {
+            check_lake_exists(&cli.lake)?;
+            LakeSession::open(&cli.lake, &options, &registry)
+                .await
+                .with_context(|| format!("cannot open lake {}", cli.lake))?
+        };
         match &cli.command {
             Command::Sql { query: Some(query) } => {
-                let batches = session.ctx.sql(query).await?.collect().await?;
-                print!("{}", render(&batches, cli.format)?);
+                for batches in session.run_statements(query).await? {
+                    print!("{}", render(&batches, cli.format)?);
+                }
             }
             Command::Sql { query: None } => prompt(&session, cli.format).await?,
             Command::Dups { top, check } => {

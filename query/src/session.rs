@@ -5,9 +5,13 @@
 
 use crate::error::QueryError;
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::DFParser;
+use datafusion::sql::sqlparser::dialect::GenericDialect;
 use ingest::storage::{Lake, StoreOptions};
 use schemas::{Registry, Tables};
 use std::sync::Arc;
@@ -76,6 +80,41 @@ impl LakeSession {
         )
         .await?;
         Ok(LakeSession { ctx, root_url, lake })
+    }
+}
+
+impl LakeSession {
+    /// A session without tables, as datafusion-cli starts; an `s3://` lake's store is
+    /// registered so `CREATE EXTERNAL TABLE ... LOCATION 's3://...'` can read it.
+    pub fn bare(url: &str, options: &StoreOptions) -> Result<Self, QueryError> {
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
+        if url.starts_with("s3://") {
+            let lake = Lake::open(url, options)?;
+            let root_url = root_url(url, &lake, &ctx)?;
+            return Ok(LakeSession { ctx, root_url, lake });
+        }
+        // Local LOCATIONs are read by DataFusion itself, relative to the working directory.
+        let lake = Lake::open("memory://", options)?;
+        Ok(LakeSession {
+            ctx,
+            root_url: String::new(),
+            lake,
+        })
+    }
+
+    /// Runs `;`-separated statements in order; the rows of each statement that returns any.
+    pub async fn run_statements(&self, sql: &str) -> Result<Vec<Vec<RecordBatch>>, QueryError> {
+        let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?;
+        let mut results = Vec::new();
+        for statement in statements {
+            let plan = self.ctx.state().statement_to_plan(statement).await?;
+            let returns_rows = !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Statement(_));
+            let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+            if returns_rows {
+                results.push(batches);
+            }
+        }
+        Ok(results)
     }
 }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections import Counter
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -122,3 +123,30 @@ def test_datafusion_agrees_through_lakeq(lake):
     ).stdout
     got = Counter({(r["event_type"], r["d"]): r["n"] for r in json.loads(out)})
     assert got == expected(summary, "events")
+
+
+def readme_datafusion_cli_statements() -> list[str]:
+    """The CREATE EXTERNAL TABLE statements of README.md's datafusion-cli block, verbatim."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("With datafusion-cli", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    statements = [s.strip() for s in block.split(";") if s.strip().startswith("CREATE EXTERNAL TABLE")]
+    assert len(statements) == 3, statements
+    return statements
+
+
+@pytest.mark.parametrize("table", ["events", "duplicates", "quarantine"])
+def test_readme_datafusion_cli_statements_agree_with_duckdb_and_pyarrow(lake, table, tmp_path):
+    path, _ = lake
+    (tmp_path / "lake").symlink_to(path)  # the statements read ./lake/...
+    type_col = "event_type" if table != "quarantine" else "NULL"
+    sql = "; ".join(readme_datafusion_cli_statements()) + (
+        f"; SELECT {type_col} AS event_type, date AS d, count(*) AS n FROM {table} GROUP BY 1, 2"
+    )
+    out = subprocess.run(
+        [str(binary("lakeq")), "--bare", "--format", "json", "sql", sql],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    ).stdout
+    got = Counter({(r.get("event_type"), r["d"]): r["n"] for r in json.loads(out)})
+    assert got == duckdb_counts(path, table) == pyarrow_counts(path, table)
+    if table == "events":
+        assert {t for t, _ in got} >= set(UNUSUAL_TYPES)

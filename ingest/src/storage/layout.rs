@@ -97,7 +97,8 @@ impl Layout {
     /// Written by compaction before it deletes `data_file`: the file's rows now live in the
     /// compacted file the marker names, so a roll-forward must not write them again.
     pub fn compacted_marker(data_file: &str) -> String {
-        format!("{}/compacted/{data_file}", Self::LEDGER)
+        // Not `*.parquet`: a glob over the whole lake must not pick markers up as data.
+        format!("{}/compacted/{data_file}.json", Self::LEDGER)
     }
 
     /// A compaction's journal: its inputs and outputs, present while it is unfinished.

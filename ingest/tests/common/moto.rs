@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! Starts moto's S3/Kinesis server (from the project's `.venv`) on a free loopback port for
 //! the duration of a test, and creates buckets on it.
 
