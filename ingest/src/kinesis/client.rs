@@ -28,7 +28,7 @@ pub async fn kinesis_client(options: &KinesisOptions) -> Result<Client, IngestEr
         loader = loader.endpoint_url(endpoint);
     }
     let config = loader.load().await;
-    if config.region().is_none() {
+    if config.region().is_none_or(|r| r.as_ref().trim().is_empty()) {
         return Err(IngestError::Config(
             "no AWS region for Kinesis: set AWS_REGION or pass --region".into(),
         ));
@@ -63,6 +63,8 @@ where
                 | "ServiceUnavailable"
                 | "ServiceUnavailableException"
         ),
+        // The request could not even be built (bad region, bad endpoint): trying again won't help.
+        SdkError::ConstructionFailure(_) => false,
         _ => true,
     };
     let message = match (err.code(), err.message()) {
