@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# Cargo's build directory: ./target unless CARGO_TARGET_DIR moves it.
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
 
 
 def binary(name: str) -> Path:
-    path = ROOT / "target" / "debug" / name
+    path = TARGET / "debug" / name
     if not path.exists():
         raise RuntimeError(f"{path} is missing: build it first with `cargo build --workspace`")
     return path

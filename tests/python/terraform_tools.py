@@ -28,7 +28,7 @@ TERRAFORM_DIR = REPO / "terraform"
 GLUE_COLUMNS = TERRAFORM_DIR / "generated" / "glue_columns.json"
 CHECKOV_REQUIREMENTS = TERRAFORM_DIR / "requirements-checkov.txt"
 CHECKOV_VENV = REPO / ".venv" / "checkov"
-INGEST_BIN = REPO / "target" / "debug" / "ingest"
+INGEST_BIN = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target") / "debug" / "ingest"
 
 _HCL_OPTIONS = SerializationOptions(
     with_comments=True,

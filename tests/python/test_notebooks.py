@@ -16,6 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from lake_fixtures import binary
+
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
@@ -86,6 +88,7 @@ def lake(tmp_path_factory):
 def test_notebook_runs(path, lake):
     env = {
         "EVENTLAKE_LAKE": str(lake),
+        "EVENTLAKE_LAKEQ": str(binary("lakeq")),  # the compaction section runs the build under test
         # The Athena section must skip without touching the network.
         "EVENTLAKE_ATHENA_WORKGROUP": None,
         "AWS_EC2_METADATA_DISABLED": "true",
