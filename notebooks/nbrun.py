@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_INGEST = REPO / "target" / "debug" / "ingest"
+DEFAULT_INGEST = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target") / "debug" / "ingest"
 # created_at of the first generated event: the generator's own default (2026-11-01T00:00:00Z).
 DEFAULT_START = 1793491200
 KERNEL_NAME = "eventlake-venv"
