@@ -3,7 +3,7 @@
 //! type changes (from a directory and from a git revision); one lake written first with v1,
 //! then with v2, reads across both in DataFusion (old rows NULL in the new columns); the Glue
 //! columns of v2 have the new columns; and `lakeq schema suggest` on the v1 lake proposes
-//! exactly the v2 declarations.
+//! exactly the v2 declarations (plus a field that only another event name declared).
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use ingest::batch::{BatchProcessor, ProcessorConfig};
@@ -11,8 +11,8 @@ use ingest::source::{SequenceNumber, SourceId, SourceRecord};
 use ingest::storage::{Lake, StoreOptions};
 use query::LakeSession;
 use query::schema::suggest::{Status, suggest};
-use schemas::Registry;
 use schemas::glue::{GlueColumn, GlueTables};
+use schemas::{FieldType, Registry};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -175,8 +175,8 @@ fn record(sequence: u64, uuid: &str, name: &str, payload: serde_json::Value) -> 
     }
 }
 
-/// Four orders (two with a coupon, undeclared in v1), a shipment and two refunds (an event
-/// type v1 does not know).
+/// Four orders (two with a coupon, undeclared in v1), two shipments (one with a sku, which
+/// only orders declare) and two refunds (an event type v1 does not know).
 fn v1_records() -> Vec<SourceRecord> {
     use serde_json::json;
     vec![
@@ -202,6 +202,12 @@ fn v1_records() -> Vec<SourceRecord> {
         ),
         record(6, "a6", "refund:issued", json!({"refund_cents": 250})),
         record(7, "a7", "refund:issued", json!({"refund_cents": 99})),
+        record(
+            8,
+            "a8",
+            "shop:order:shipped",
+            json!({"carrier": "dhl", "sku": "S3"}),
+        ),
     ]
 }
 
@@ -214,7 +220,7 @@ fn v2_records() -> Vec<SourceRecord> {
             "shop:order:placed",
             json!({"amount": 2.0, "sku": "S5", "coupon": "WINTER"}),
         ),
-        record(9, "b2", "refund:issued", json!({"refund_cents": 1000})),
+        record(10, "b2", "refund:issued", json!({"refund_cents": 1000})),
     ]
 }
 
@@ -267,7 +273,7 @@ async fn one_lake_written_with_v1_then_v2_reads_across_both() {
         "SELECT count(*) AS old_rows FROM events WHERE coupon IS NULL AND refund_cents IS NULL",
     )
     .await;
-    assert!(nulls.contains("| 7 "), "{nulls}");
+    assert!(nulls.contains("| 8 "), "{nulls}");
 }
 
 #[test]
@@ -309,13 +315,20 @@ async fn suggest_on_the_v1_lake_proposes_the_v2_declarations() {
         .expect("session");
     let report = suggest(&session, &v1, None, 1).await.expect("suggest");
     assert!(report.skipped.is_empty(), "{:?}", report.skipped);
-    let [refund, placed] = &report.suggestions[..] else {
-        panic!("two suggestions expected: {report:#?}");
+    let [refund, placed, shipped] = &report.suggestions[..] else {
+        panic!("three suggestions expected: {report:#?}");
     };
     assert_eq!((refund.status, refund.events), (Status::New, 2));
     assert_eq!(refund.document_text().expect("text"), PROPOSED_REFUND);
     assert_eq!((placed.status, placed.events), (Status::Extends, 4));
     assert_eq!(placed.added[0].frequency, 0.5);
+    let sku = &shipped.added[..];
+    assert_eq!(sku.len(), 1, "{sku:?}");
+    assert_eq!(
+        (sku[0].name.as_str(), sku[0].field_type, sku[0].events),
+        ("sku", FieldType::String, 1)
+    );
+    assert_eq!(sku[0].note.as_deref(), Some("string, as other events declare it"));
     let v2_placed = std::fs::read_to_string(fixture("v2").join("shop.order.placed.json")).expect("v2");
     assert_eq!(placed.document_text().expect("text"), v2_placed);
     let rare = suggest(&session, &v1, None, 3).await.expect("suggest");

@@ -1,5 +1,6 @@
 //! `lakeq schema suggest`: registry documents proposed from what landed in `extra`, i.e.
-//! undeclared fields of known event names and every field of unknown names. Invariants:
+//! undeclared fields of known event names and every field of unknown names (and from fields
+//! that another name declares, which land in their typed columns). Invariants:
 //! declarations already in the registry are never changed, only fields added; a proposed
 //! field has one type across the proposal and the registry; and the registry with every
 //! proposal applied loads and passes the evolution check ([`schemas::evolution`]).
@@ -22,7 +23,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventObservation {
     pub events: u64,
-    /// Undeclared fields by name (declared ones in `extra` are misfits, see `lakeq quality`).
+    /// Fields this name does not declare, by name: from `extra`, and from the typed columns of
+    /// fields other names declare (a declared field of its own in `extra` is a misfit value,
+    /// which `lakeq quality` reports).
     pub fields: BTreeMap<String, FieldObservation>,
 }
 
@@ -115,7 +118,7 @@ pub async fn observe(
     registry: &Registry,
     event_name: Option<&str>,
 ) -> Result<Observations, QueryError> {
-    let mut observations = event_counts(events(session, event_name).await?).await?;
+    let mut observations = event_counts(events(session, event_name).await?, registry).await?;
     let extras = events(session, event_name)
         .await?
         .filter(col("extra").is_not_null())?
@@ -147,28 +150,53 @@ async fn events(session: &LakeSession, event_name: Option<&str>) -> Result<DataF
     })
 }
 
-async fn event_counts(events: DataFrame) -> Result<Observations, QueryError> {
+/// Events per name, and per name the non-null values of declared columns that name does not
+/// declare: the write path types a field by the whole registry, so a field declared by
+/// another event name lands in its typed column, not in `extra`.
+async fn event_counts(events: DataFrame, registry: &Registry) -> Result<Observations, QueryError> {
+    let declared: Vec<(&str, FieldType)> = registry.fields().collect();
+    let mut counts = vec![count(lit(1)).alias("events")];
+    counts.extend(declared.iter().map(|(field, _)| count(col(*field)).alias(*field)));
     let batches = events
-        .aggregate(vec![col("event_name")], vec![count(lit(1)).alias("events")])?
+        .aggregate(vec![col("event_name")], counts)?
         .collect()
         .await?;
     let mut observations = Observations::new();
     for batch in batches {
         let names = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
-        let counts = arrow::compute::cast(batch.column(1), &DataType::Int64)?;
-        let (names, counts) = (names.as_string::<i32>(), counts.as_primitive::<Int64Type>());
+        let names = names.as_string::<i32>();
+        let column = |i: usize| arrow::compute::cast(batch.column(i), &DataType::Int64);
+        let columns: Vec<_> = (1..batch.num_columns()).map(column).collect::<Result<_, _>>()?;
+        let count_at = |i: usize, row: usize| columns[i].as_primitive::<Int64Type>().value(row).max(0) as u64;
         for row in (0..batch.num_rows()).filter(|&row| names.is_valid(row)) {
-            let events = counts.value(row).max(0) as u64;
-            observations.insert(
-                names.value(row).to_owned(),
-                EventObservation {
-                    events,
-                    ..EventObservation::default()
-                },
-            );
+            let name = names.value(row);
+            let own = registry.event(name).map(|schema| &schema.fields);
+            let fields = declared
+                .iter()
+                .enumerate()
+                .filter(|(i, (field, _))| {
+                    count_at(i + 1, row) > 0 && !own.is_some_and(|f| f.contains_key(*field))
+                })
+                .map(|(i, (field, field_type))| {
+                    ((*field).to_owned(), typed(count_at(i + 1, row), *field_type))
+                })
+                .collect();
+            let events = count_at(0, row);
+            observations.insert(name.to_owned(), EventObservation { events, fields });
         }
     }
     Ok(observations)
+}
+
+/// A field seen in `events` values of its registry type (in its typed column).
+fn typed(events: u64, field_type: FieldType) -> FieldObservation {
+    FieldObservation {
+        events,
+        inferred: Inferred {
+            field_type: Some(field_type),
+            mixed: false,
+        },
+    }
 }
 
 /// The proposal for `observations`: pure, checked against `registry`.
