@@ -1,7 +1,7 @@
 //! `lakeq`: the lake's companion CLI: SQL (one statement or an interactive prompt), duplicate
-//! and quality metrics, file statistics, compaction and the registry's lifecycle (schema suggest and
-//! check). Thin: parses arguments, opens the
-//! session once, calls the library, prints.
+//! and quality metrics, file statistics, compaction, and the registry's lifecycle (`schema
+//! suggest`, `schema check`). Thin: parses arguments, opens the session once, calls the
+//! library, prints.
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
