@@ -9,15 +9,12 @@ use std::path::Path;
 
 /// The `(file path, JSON text)` of every `*.json` file in `dir`, sorted by file name.
 pub fn read_documents(dir: &Path) -> Result<Vec<(String, String)>, IngestError> {
-    let unreadable = |source| IngestError::Input {
-        path: dir.display().to_string(),
-        source,
-    };
+    let dir_unreadable = |e: std::io::Error| unreadable(dir, &e);
     let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .map_err(unreadable)?
+        .map_err(dir_unreadable)?
         .map(|entry| entry.map(|e| e.path()))
         .collect::<Result<_, _>>()
-        .map_err(unreadable)?;
+        .map_err(dir_unreadable)?;
     paths.retain(|p| p.extension().is_some_and(|e| e == "json") && p.is_file());
     paths.sort();
     if paths.is_empty() {
@@ -29,13 +26,15 @@ pub fn read_documents(dir: &Path) -> Result<Vec<(String, String)>, IngestError> 
     paths
         .iter()
         .map(|path| {
-            let text = std::fs::read_to_string(path).map_err(|source| IngestError::Input {
-                path: path.display().to_string(),
-                source,
-            })?;
+            let text = std::fs::read_to_string(path).map_err(|e| unreadable(path, &e))?;
             Ok((path.display().to_string(), text))
         })
         .collect()
+}
+
+/// A registry file or directory that cannot be read (one line: the I/O error is not a source).
+fn unreadable(path: &Path, error: &std::io::Error) -> IngestError {
+    IngestError::Config(format!("cannot read registry {}: {error}", path.display()))
 }
 
 /// The registry of `(document name, JSON text)` pairs, e.g. from [`read_documents`].
