@@ -20,6 +20,16 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test"
 cargo test --workspace
 
+step "registry evolution check (lakeq schema check against the previous revision)"
+# The registry may only grow: see README "Evolve the schema". EVENTLAKE_SCHEMA_BASE compares
+# with another revision (say, the branch point of a pull request).
+base=${EVENTLAKE_SCHEMA_BASE:-HEAD~1}
+if git rev-parse --verify --quiet "$base^{commit}" >/dev/null 2>&1; then
+  cargo run --quiet -p query --bin lakeq -- schema check --previous "$base" --current schemas/events
+else
+  echo "skipped: no revision $base here (a fresh or shallow clone); set EVENTLAKE_SCHEMA_BASE to compare with one"
+fi
+
 step "benchmarks compile (dev profile; make bench runs them in release)"
 cargo test --workspace --benches --examples --no-run
 

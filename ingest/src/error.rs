@@ -29,7 +29,7 @@ pub enum IngestError {
     #[error("batch {batch_id} was aborted by another writer after its lease expired")]
     BatchAborted { batch_id: String },
 
-    #[error("schema registry: {0}")]
+    #[error(transparent)]
     Schema(#[from] schemas::SchemaError),
 
     #[error("reading {path}: {source}")]

@@ -9,6 +9,7 @@ pub mod generate;
 pub mod kinesis;
 pub mod lambda;
 pub mod ledger;
+pub mod registry_dir;
 pub mod run;
 pub mod source;
 pub mod storage;

@@ -24,6 +24,23 @@ pub enum QueryError {
 
     #[error("{0}")]
     Usage(String),
+
+    #[error(transparent)]
+    Schema(#[from] schemas::SchemaError),
+
+    #[error("git revision {rev}: {message}; pass a directory or a revision that has {dir}")]
+    Git {
+        rev: String,
+        dir: String,
+        message: String,
+    },
+
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl QueryError {

@@ -4,9 +4,11 @@
 
 pub mod compact;
 pub mod error;
+pub mod extra;
 pub mod files;
 pub mod output;
 pub mod reports;
+pub mod schema;
 pub mod session;
 
 pub use error::QueryError;

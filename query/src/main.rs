@@ -1,18 +1,24 @@
 //! `lakeq`: the lake's companion CLI: SQL (one statement or an interactive prompt), duplicate
-//! and quality metrics, file statistics and compaction. Thin: parses arguments, opens the
-//! session once, calls the library, prints.
+//! and quality metrics, file statistics, compaction, and the registry's lifecycle (`schema
+//! suggest`, `schema check`). Thin: parses arguments, opens the session once, calls the
+//! library, prints.
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use ingest::registry_dir::{INVALID_REGISTRY, load_or_embedded};
 use ingest::storage::{Lake, StoreOptions, TableKind};
 use query::compact::{CompactOptions, compact};
 use query::output::render;
 use query::reports::render::render_report;
 use query::reports::{dups, quality, stats};
+use query::schema::render::{render_changes, render_suggestions};
+use query::schema::source::registry_at;
+use query::schema::suggest::{SuggestReport, suggest, write_documents};
 use query::{LakeSession, OutputFormat};
 use schemas::Registry;
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,6 +43,9 @@ struct Cli {
     /// your own CREATE EXTERNAL TABLE statements; s3:// locations use the lake's store)
     #[arg(long, global = true)]
     bare: bool,
+    /// Registry directory of *.json documents (default: the registry built into lakeq)
+    #[arg(long, global = true)]
+    registry: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -85,6 +94,36 @@ enum Command {
         /// Seconds after which an unfinished compaction counts as interrupted (finished or undone)
         #[arg(long, default_value_t = 900)]
         takeover_after: u64,
+    },
+    /// The registry's lifecycle: suggest documents from extra, check an evolution
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SchemaCommand {
+    /// Propose registry documents for the fields that landed in extra (--format table|json)
+    Suggest {
+        /// Only this event name
+        #[arg(long)]
+        event_name: Option<String>,
+        /// Only fields (and unknown event names) seen in at least this many events
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        min_count: u64,
+        /// Write the proposed documents into this directory instead of printing them
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Refuse registry changes that would leave written files unreadable (exit 1)
+    Check {
+        /// The previous registry: a directory, or a git revision of --current
+        #[arg(long)]
+        previous: String,
+        /// The current registry directory
+        #[arg(long, default_value = "schemas/events")]
+        current: PathBuf,
     },
 }
 
@@ -142,7 +181,13 @@ fn tracing_subscriber_init() {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<i32> {
-    let registry = Registry::embedded().context("the embedded schema registry is invalid")?;
+    if let Command::Schema {
+        command: SchemaCommand::Check { previous, current },
+    } = &cli.command
+    {
+        return schema_check(previous, current);
+    }
+    let registry = load_or_embedded(cli.registry.as_deref()).context(INVALID_REGISTRY)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let options = StoreOptions {
@@ -186,17 +231,71 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 let report = quality::quality(&session, &registry).await?;
                 print!("{}", render_report(&report, cli.format)?);
             }
-            Command::Stats { .. } | Command::Compact { .. } => unreachable!("handled above"),
+            Command::Schema {
+                command:
+                    SchemaCommand::Suggest {
+                        event_name,
+                        min_count,
+                        out,
+                    },
+            } => {
+                let report = suggest(&session, &registry, event_name.as_deref(), *min_count).await?;
+                schema_suggest_output(&report, out.as_deref(), cli.format)?;
+            }
+            Command::Stats { .. } | Command::Compact { .. } | Command::Schema { .. } => {
+                unreachable!("handled above")
+            }
         }
         anyhow::Ok(0)
     })
+}
+
+/// Prints the suggestions, or writes their documents into `out` and lists the files.
+fn schema_suggest_output(
+    report: &SuggestReport,
+    out: Option<&Path>,
+    format: OutputFormat,
+) -> anyhow::Result<()> {
+    let Some(dir) = out else {
+        print!("{}", render_suggestions(report, format)?);
+        return Ok(());
+    };
+    for path in write_documents(report, dir)? {
+        println!("wrote {}", path.display());
+    }
+    if !report.skipped.is_empty() {
+        eprintln!(
+            "{} fields were left out; run without --out to see why",
+            report.skipped.len()
+        );
+    }
+    Ok(())
+}
+
+/// `schema check`: 0 when every change from `previous` to `current` is an addition, else 1
+/// with one line per refused change.
+fn schema_check(previous: &str, current: &Path) -> anyhow::Result<i32> {
+    let current_registry = ingest::registry_dir::load(current)
+        .with_context(|| format!("--current {} is not a valid registry", current.display()))?;
+    let previous_registry = registry_at(previous, current)
+        .with_context(|| format!("--previous {previous} is not a valid registry"))?;
+    match schemas::evolution::check(&previous_registry, &current_registry) {
+        Ok(changes) => {
+            print!("{}", render_changes(&changes));
+            Ok(0)
+        }
+        Err(refused) => {
+            eprintln!("{refused}");
+            Ok(1)
+        }
+    }
 }
 
 /// A local lake that does not exist is a typo, not an empty lake.
 fn check_lake_exists(url: &str) -> anyhow::Result<()> {
     let local = url.strip_prefix("file://").unwrap_or(url);
     if !url.contains("://") || url.starts_with("file://") {
-        let path = std::path::Path::new(local);
+        let path = Path::new(local);
         if !path.is_dir() {
             bail!(
                 "lake {url} is not a directory; pass --lake <dir|s3://bucket/prefix> or set EVENTLAKE_LAKE"
@@ -287,7 +386,7 @@ fn chrono_like_date(text: &str) -> Option<()> {
 /// The interactive prompt: statements end with `;`; history in ~/.lakeq_history.
 async fn prompt(session: &LakeSession, format: OutputFormat) -> anyhow::Result<()> {
     let mut editor = rustyline::DefaultEditor::new()?;
-    let history = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".lakeq_history"));
+    let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".lakeq_history"));
     if let Some(path) = &history {
         let _ = editor.load_history(path);
     }

@@ -1,6 +1,7 @@
 //! Errors of the schemas crate: all describe a bad registry document or a value that cannot
 //! be placed in the lake. None is retryable: they are fixed by changing the input.
 
+use crate::evolution::Change;
 use thiserror::Error;
 
 /// Something in the registry or a partition value violates the lake's contract.
@@ -29,6 +30,15 @@ pub enum SchemaError {
 
     #[error("invalid event name {name:?}: {reason}")]
     BadEventName { name: String, reason: &'static str },
+
+    /// Registry changes that would make files already written unreadable, one per line.
+    #[error("{}", refused_lines(refused))]
+    RefusedEvolution { refused: Vec<Change> },
+}
+
+fn refused_lines(refused: &[Change]) -> String {
+    let lines: Vec<String> = refused.iter().map(|c| format!("refused: {c}")).collect();
+    lines.join("\n")
 }
 
 impl SchemaError {

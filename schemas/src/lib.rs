@@ -4,6 +4,7 @@
 
 pub mod envelope;
 pub mod error;
+pub mod evolution;
 pub mod field_type;
 pub mod glue;
 pub mod partition;

@@ -13,13 +13,13 @@
 use crate::envelope::{EventName, columns};
 use crate::error::SchemaError;
 use crate::field_type::FieldType;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 include!(concat!(env!("OUT_DIR"), "/embedded_registry.rs"));
 
 /// One registry document.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventSchema {
     pub event_name: String,
@@ -118,7 +118,8 @@ impl Registry {
     }
 }
 
-fn check_field_name(name: &str) -> Result<(), &'static str> {
+/// Checks a payload field name: `[a-z][a-z0-9_]*`, at most 128 bytes, not reserved.
+pub fn check_field_name(name: &str) -> Result<(), &'static str> {
     let mut bytes = name.bytes();
     let first_ok = bytes.next().is_some_and(|b| b.is_ascii_lowercase());
     if !first_ok || !bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
@@ -131,6 +132,11 @@ fn check_field_name(name: &str) -> Result<(), &'static str> {
         return Err("the name is reserved for a column the pipeline writes");
     }
     Ok(())
+}
+
+/// The registry file of an event name: `payment:order:completed` -> `payment.order.completed.json`.
+pub fn document_file_name(event_name: &str) -> String {
+    format!("{}.json", event_name.replace(':', "."))
 }
 
 #[cfg(test)]

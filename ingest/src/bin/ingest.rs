@@ -16,11 +16,12 @@ use ingest::kinesis::consumer::{
 use ingest::kinesis::invoker::LambdaInvoker;
 use ingest::kinesis::producer::{ProducePolicy, produce};
 use ingest::ledger::policy::LeasePolicy;
+use ingest::registry_dir::{INVALID_REGISTRY, load_or_embedded};
 use ingest::run::{Input, RunOptions, input_len, run};
 use ingest::storage::{Lake, StoreOptions};
 use schemas::Registry;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -52,6 +53,9 @@ enum Command {
     Schema {
         #[arg(value_enum, default_value_t = SchemaFormat::Glue)]
         format: SchemaFormat,
+        /// Registry directory of *.json documents (default: the registry built into the binary)
+        #[arg(long)]
+        registry: Option<PathBuf>,
     },
 }
 
@@ -87,6 +91,9 @@ struct RunArgs {
     /// Hash buckets per date for a new lake's dedup ledger
     #[arg(long, default_value_t = ingest::ledger::DEFAULT_BUCKETS, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     ledger_buckets: u32,
+    /// Registry directory of *.json documents (default: the registry built into the binary)
+    #[arg(long)]
+    registry: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -215,7 +222,8 @@ fn main() {
         Command::Invoke(args) => invoke_command(&args),
         Command::Schema {
             format: SchemaFormat::Glue,
-        } => schema_command(),
+            registry,
+        } => schema_command(registry.as_deref()),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -233,7 +241,7 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
             path.display()
         );
     }
-    let registry = Registry::embedded().context("the embedded schema registry is invalid")?;
+    let registry = load_or_embedded(args.registry.as_deref()).context(INVALID_REGISTRY)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let summary = runtime.block_on(async {
         let options = StoreOptions {
@@ -360,8 +368,8 @@ fn generate_command(args: &GenerateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn schema_command() -> anyhow::Result<()> {
-    let registry = Registry::embedded().context("the embedded schema registry is invalid")?;
+fn schema_command(registry_dir: Option<&Path>) -> anyhow::Result<()> {
+    let registry = load_or_embedded(registry_dir).context(INVALID_REGISTRY)?;
     let glue = schemas::glue::GlueTables::new(&registry);
     println!("{}", serde_json::to_string_pretty(&glue)?);
     Ok(())

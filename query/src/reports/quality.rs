@@ -6,11 +6,11 @@
 
 use super::{Report, Section, add};
 use crate::error::QueryError;
+use crate::extra::for_each_extra;
 use crate::session::LakeSession;
-use arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
+use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
-use futures::StreamExt;
 use schemas::Registry;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -114,30 +114,16 @@ async fn declared_fields_in_extra(
         .ctx
         .sql("SELECT event_name, extra FROM events WHERE extra IS NOT NULL AND extra <> '{}'")
         .await?;
-    let mut stream = frame.execute_stream().await?;
     let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        let names = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
-        let extras = arrow::compute::cast(batch.column(1), &DataType::Utf8)?;
-        let (names, extras) = (names.as_string::<i32>(), extras.as_string::<i32>());
-        for row in 0..batch.num_rows() {
-            if names.is_null(row) || extras.is_null(row) {
-                continue;
-            }
-            let Some(schema) = registry.event(names.value(row)) else {
-                continue;
-            };
-            let Ok(serde_json::Value::Object(map)) = serde_json::from_str(extras.value(row)) else {
-                continue;
-            };
-            for key in map.keys().filter(|k| schema.fields.contains_key(k.as_str())) {
-                *counts
-                    .entry((names.value(row).to_owned(), key.clone()))
-                    .or_default() += 1;
-            }
+    for_each_extra(frame, |name, extra| {
+        let Some(schema) = registry.event(name) else {
+            return;
+        };
+        for key in extra.keys().filter(|k| schema.fields.contains_key(k.as_str())) {
+            *counts.entry((name.to_owned(), key.clone())).or_default() += 1;
         }
-    }
+    })
+    .await?;
     let mut rows: Vec<((String, String), i64)> = counts.into_iter().collect();
     rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let schema = Arc::new(Schema::new(vec![
