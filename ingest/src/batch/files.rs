@@ -14,6 +14,7 @@ use crate::source::{SequenceNumber, SourceId};
 use crate::storage::{BatchId, Lake, Layout, TableKind};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use rayon::prelude::*;
 use schemas::PartitionDate;
 use std::collections::BTreeMap;
 
@@ -97,39 +98,71 @@ pub fn encode_files(
             arrival_micros: row.arrival_micros,
         });
     }
-    let mut files = Vec::new();
-    for ((table, event_type, date), rows) in &events {
-        let batch_rows = encoder.events(rows)?;
-        files.push(file(
+    // Partitions encode independently, so they share the cores; the files keep the
+    // partitions' order whatever the thread count.
+    let jobs: Vec<Partition<'_, '_>> = events
+        .iter()
+        .map(|(key, rows)| Partition::Events(key, rows))
+        .chain(
+            duplicates
+                .iter()
+                .map(|(key, rows)| Partition::Duplicates(key, rows)),
+        )
+        .chain(
+            quarantine
+                .iter()
+                .map(|(date, rows)| Partition::Quarantine(*date, rows)),
+        )
+        .collect();
+    jobs.par_iter()
+        .map(|job| job.encode(encoder, batch, options))
+        .collect()
+}
+
+/// The rows of one (table, partition) of a batch: one file.
+enum Partition<'k, 'r> {
+    Events(&'k PartitionKey, &'k [EventRow<'r>]),
+    Duplicates(&'k PartitionKey, &'k [DuplicateRow<'r>]),
+    Quarantine(PartitionDate, &'k [QuarantineRow<'r>]),
+}
+
+impl Partition<'_, '_> {
+    fn encode(
+        &self,
+        encoder: &RowEncoder,
+        batch: &BatchId,
+        options: ParquetOptions,
+    ) -> Result<EncodedFile, IngestError> {
+        let (table, event_type, date, rows, record_batch) = match self {
+            Partition::Events((table, event_type, date), rows) => (
+                *table,
+                event_type.as_str(),
+                *date,
+                rows.len(),
+                encoder.events(rows)?,
+            ),
+            Partition::Duplicates((table, event_type, date), rows) => (
+                *table,
+                event_type.as_str(),
+                *date,
+                rows.len(),
+                encoder.duplicates(rows)?,
+            ),
+            Partition::Quarantine(date, rows) => (
+                TableKind::Quarantine,
+                "",
+                *date,
+                rows.len(),
+                encoder.quarantine(rows)?,
+            ),
+        };
+        Ok(EncodedFile {
+            path: Layout::data_file(table, event_type, date, batch),
             table,
-            Layout::data_file(*table, event_type, *date, batch),
-            rows.len(),
-            &batch_rows,
-            options,
-        )?);
+            rows,
+            bytes: encode_parquet(&record_batch, options)?,
+        })
     }
-    for ((table, event_type, date), rows) in &duplicates {
-        let batch_rows = encoder.duplicates(rows)?;
-        files.push(file(
-            table,
-            Layout::data_file(*table, event_type, *date, batch),
-            rows.len(),
-            &batch_rows,
-            options,
-        )?);
-    }
-    for (date, rows) in &quarantine {
-        let batch_rows = encoder.quarantine(rows)?;
-        let table = TableKind::Quarantine;
-        files.push(file(
-            &table,
-            Layout::data_file(table, "", *date, batch),
-            rows.len(),
-            &batch_rows,
-            options,
-        )?);
-    }
-    Ok(files)
 }
 
 fn stale_invalid() -> Invalid {
@@ -147,21 +180,6 @@ fn event_row<'a>(row: &Row<'a>, event: &'a Event) -> EventRow<'a> {
         source: row.source,
         arrival_micros: row.arrival_micros,
     }
-}
-
-fn file(
-    table: &TableKind,
-    path: String,
-    rows: usize,
-    batch: &arrow::record_batch::RecordBatch,
-    options: ParquetOptions,
-) -> Result<EncodedFile, IngestError> {
-    Ok(EncodedFile {
-        path,
-        table: *table,
-        rows,
-        bytes: encode_parquet(batch, options)?,
-    })
 }
 
 /// Uploads files with create-if-absent; an existing file is one a roll-forward (or an

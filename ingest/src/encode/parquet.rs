@@ -1,5 +1,9 @@
 //! Record batch -> Parquet bytes in memory: zstd, page-level statistics and page index,
 //! a bloom filter on `event_uuid` where the table has one, microsecond UTC timestamps.
+//! Columns that are null in every row (most payload columns of a partition: each event type
+//! fills a few of the registry's fields) are written plain, uncompressed and without
+//! statistics: their pages hold only definition levels, and a zstd context, a dictionary and
+//! page-index entries per such column cost more CPU and footer bytes than they save.
 
 use crate::error::IngestError;
 use arrow::record_batch::RecordBatch;
@@ -34,6 +38,15 @@ pub fn encode_parquet(batch: &RecordBatch, options: ParquetOptions) -> Result<By
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(options.max_row_group_rows))
         .set_created_by(concat!("eventlake ", env!("CARGO_PKG_VERSION")).to_owned());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if column.null_count() == column.len() {
+            let path = ColumnPath::from(field.name().as_str());
+            props = props
+                .set_column_compression(path.clone(), Compression::UNCOMPRESSED)
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_statistics_enabled(path, EnabledStatistics::None);
+        }
+    }
     if batch.schema().field_with_name(columns::EVENT_UUID).is_ok() {
         let uuid = ColumnPath::from(columns::EVENT_UUID);
         props = props

@@ -1,0 +1,18 @@
+# Entry points over the project's scripts. `make bench EVENTS=50000` for a quick benchmark run.
+.PHONY: bench lambda test demo
+
+EVENTS ?= 1000000
+
+bench:
+	scripts/venv.sh
+	cargo build --release -p ingest --bins --examples
+	.venv/bin/python bench/run.py --events $(EVENTS)
+
+lambda:
+	scripts/build-lambda.sh
+
+test:
+	scripts/test.sh
+
+demo:
+	cargo run --release -p ingest --bin ingest -- run --input samples/events.jsonl.gz --lake ./lake
