@@ -217,7 +217,7 @@ impl Ledger {
             .get_mut(&key)
             .ok_or_else(|| IngestError::Config("chain state vanished".into()))?;
         state.apply(version, doc, &path)?;
-        if self.checkpoints.should_checkpoint(version) {
+        if self.checkpoints.should_checkpoint(version, key.bucket) {
             self.write_checkpoint(key).await;
         }
         Ok(())
