@@ -25,7 +25,10 @@
 mod support;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
-use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use ingest::batch::files::{Row, encode_files};
 use ingest::batch::{BatchProcessor, ProcessorConfig, Role};
 use ingest::decode::decode;
@@ -33,7 +36,8 @@ use ingest::encode::{EventRow, ParquetOptions, RowEncoder, encode_parquet};
 use ingest::lambda::handle_kinesis_event;
 use ingest::ledger::DEFAULT_BUCKETS;
 use ingest::ledger::chain::{ChainKey, ChainKind, bucket_of};
-use ingest::storage::BatchId;
+use ingest::storage::{BatchId, Lake};
+use object_store::memory::InMemory;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use support::{memory_lake, registry};
@@ -46,6 +50,42 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("a tokio runtime")
+}
+
+fn open_processor(rt: &tokio::runtime::Runtime, lake: &Lake, writer: &str) -> BatchProcessor {
+    rt.block_on(BatchProcessor::open(
+        lake.clone(),
+        registry(),
+        writer,
+        ProcessorConfig::default(),
+    ))
+    .expect("open the processor")
+}
+
+/// A group for benches whose iteration is a whole 10,000-record batch (hundreds of ms).
+fn whole_batch_group<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group
+}
+
+/// Sums the times `step` reports over `iters` batches; each batch's data files are deleted
+/// afterwards, untimed, so memory stays bounded (the ledger is kept).
+fn timed_batches(
+    rt: &tokio::runtime::Runtime,
+    memory: &InMemory,
+    iters: u64,
+    mut step: impl FnMut() -> Duration,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        total += step();
+        rt.block_on(support::drop_data_files(memory));
+    }
+    total
 }
 
 fn decode_bench(c: &mut Criterion) {
@@ -174,12 +214,8 @@ fn classify_bench(c: &mut Criterion) {
 fn process_bench(c: &mut Criterion) {
     let rt = runtime();
     let (lake, memory) = memory_lake();
-    let mut processor = rt.block_on(async {
-        support::warm_ledger(WARM_UUIDS).store(&lake).await;
-        BatchProcessor::open(lake.clone(), registry(), "bench", ProcessorConfig::default())
-            .await
-            .expect("open the processor")
-    });
+    rt.block_on(support::warm_ledger(WARM_UUIDS).store(&lake));
+    let mut processor = open_processor(&rt, &lake, "bench");
     let mut seed = 1_000;
     let mut next_batch = || {
         seed += 1;
@@ -202,25 +238,19 @@ fn process_bench(c: &mut Criterion) {
         first.counts().written,
         processor.ledger().memory().0
     );
-    let mut group = c.benchmark_group("batch");
-    group.sampling_mode(SamplingMode::Flat);
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(10));
-    group.throughput(Throughput::Elements(BATCH as u64));
+    let mut group = whole_batch_group(c, "batch");
     group.bench_function("process_10k_warm_1m", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
+            timed_batches(&rt, &memory, iters, || {
                 let records = next_batch();
                 let started = Instant::now();
                 let report = rt
                     .block_on(processor.process(&records, ingest::run::now_millis()))
                     .expect("process");
-                total += started.elapsed();
+                let elapsed = started.elapsed();
                 assert_eq!(report.counts().failed, 0);
-                rt.block_on(support::drop_data_files(&memory));
-            }
-            total
+                elapsed
+            })
         })
     });
     group.finish();
@@ -229,16 +259,7 @@ fn process_bench(c: &mut Criterion) {
 fn lambda_bench(c: &mut Criterion) {
     let rt = runtime();
     let (lake, memory) = memory_lake();
-    let mut processor = rt.block_on(async {
-        BatchProcessor::open(
-            lake.clone(),
-            registry(),
-            "bench-lambda",
-            ProcessorConfig::default(),
-        )
-        .await
-        .expect("open the processor")
-    });
+    let mut processor = open_processor(&rt, &lake, "bench-lambda");
     let mut seed = 5_000;
     let mut next_event = || {
         seed += 1;
@@ -263,11 +284,7 @@ fn lambda_bench(c: &mut Criterion) {
         "lambda: a {BATCH}-record event is {:.1} MB of JSON (Lambda's invocation payload limit is 6 MB)",
         sample.len() as f64 / 1e6
     );
-    let mut group = c.benchmark_group("lambda");
-    group.sampling_mode(SamplingMode::Flat);
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(10));
-    group.throughput(Throughput::Elements(BATCH as u64));
+    let mut group = whole_batch_group(c, "lambda");
     group.bench_function("deserialize_10k", |b| {
         b.iter_batched_ref(
             || sample.clone(),
@@ -277,8 +294,7 @@ fn lambda_bench(c: &mut Criterion) {
     });
     group.bench_function("handle_10k", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
+            timed_batches(&rt, &memory, iters, || {
                 let event: KinesisEvent = serde_json::from_slice(&next_event()).expect("event");
                 let started = Instant::now();
                 let invocation = rt
@@ -288,11 +304,10 @@ fn lambda_bench(c: &mut Criterion) {
                         ingest::run::now_millis(),
                     ))
                     .expect("invocation");
-                total += started.elapsed();
+                let elapsed = started.elapsed();
                 assert!(invocation.response.batch_item_failures.is_empty());
-                rt.block_on(support::drop_data_files(&memory));
-            }
-            total
+                elapsed
+            })
         })
     });
     group.finish();
