@@ -21,7 +21,7 @@ use crate::encode::{OriginalPointer, ParquetOptions, RowEncoder};
 use crate::error::IngestError;
 use crate::ledger::chain::{ChainKey, ChainKind, bucket_of};
 use crate::ledger::document::{self, ClaimDoc, CommitDoc, ManifestDoc};
-use crate::ledger::policy::{CommitRetryPolicy, LeasePolicy};
+use crate::ledger::policy::{CachePolicy, CommitRetryPolicy, LeasePolicy};
 use crate::ledger::{Ledger, Resolution, put_create, read_optional};
 use crate::source::SourceRecord;
 use crate::storage::{BatchId, Lake, Layout, TableKind};
@@ -46,6 +46,8 @@ pub struct ProcessorConfig {
     pub parallelism: usize,
     /// Hash buckets per date for a new lake (an existing lake keeps its own).
     pub buckets: u32,
+    /// When the ledger's warm cache drops an idle chain.
+    pub cache: CachePolicy,
 }
 
 impl Default for ProcessorConfig {
@@ -56,6 +58,7 @@ impl Default for ProcessorConfig {
             parquet: ParquetOptions::default(),
             parallelism: 16,
             buckets: crate::ledger::DEFAULT_BUCKETS,
+            cache: CachePolicy::default(),
         }
     }
 }
@@ -147,7 +150,9 @@ impl BatchProcessor {
         writer: &str,
         config: ProcessorConfig,
     ) -> Result<Self, IngestError> {
-        let ledger = Ledger::open(lake.clone(), writer, config.buckets).await?;
+        let ledger = Ledger::open(lake.clone(), writer, config.buckets)
+            .await?
+            .with_cache(config.cache);
         let mut seed = Md5::new();
         seed.update(writer.as_bytes());
         seed.update(std::process::id().to_le_bytes());
@@ -192,6 +197,7 @@ impl BatchProcessor {
         now_millis: i64,
     ) -> Result<BatchReport, IngestError> {
         let batch = BatchId::new(now_millis, self.rng.next_u64());
+        self.ledger.begin_batch();
         let buckets = self.ledger.buckets();
         // Decoding is most of a record's CPU and needs nothing shared: it uses every core.
         let items: Vec<Item> = records.par_iter().map(|r| Item::new(r, buckets)).collect();

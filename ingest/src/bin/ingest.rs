@@ -203,6 +203,10 @@ struct GenerateArgs {
     /// created_at of the first event, Unix seconds
     #[arg(long, default_value_t = GenerateConfig::default().start)]
     start: i64,
+    /// How fast created_at advances: new events per hour of event time (1M/hour spreads
+    /// 10M events over 10 hours; 1M/day spreads them over 10 days)
+    #[arg(long, default_value_t = 1_000_000.0)]
+    events_per_hour: f64,
 }
 
 fn main() {
@@ -327,8 +331,15 @@ fn generate_command(args: &GenerateArgs) -> anyhow::Result<()> {
             args.start
         );
     }
+    if !(args.events_per_hour.is_finite() && args.events_per_hour > 0.0) {
+        bail!(
+            "--events-per-hour must be a positive number, got {}",
+            args.events_per_hour
+        );
+    }
     let registry = Registry::embedded().context("the embedded schema registry is invalid")?;
     let config = GenerateConfig {
+        spacing_seconds: 3600.0 / args.events_per_hour,
         records: args.events,
         duplicate_rate: args.duplicate_rate,
         invalid_rate: args.invalid_rate,

@@ -24,7 +24,7 @@ use chain::{ChainKey, ChainState};
 use document::{BatchStatus, ChainDoc, CommitDoc, ConfigDoc};
 use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
-use policy::{CheckpointPolicy, LeasePolicy};
+use policy::{CachePolicy, CheckpointPolicy, LeasePolicy};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Default number of hash buckets per date, fixed in `_ledger/config.json` on first write.
@@ -47,6 +47,8 @@ pub struct LedgerStats {
     pub cold_load_bytes: u64,
     pub checkpoints: u64,
     pub aborts: u64,
+    /// Chain states dropped from the warm cache after going idle ([`CachePolicy`]).
+    pub evictions: u64,
 }
 
 #[derive(Debug)]
@@ -55,7 +57,11 @@ pub struct Ledger {
     writer: String,
     buckets: u32,
     checkpoints: CheckpointPolicy,
+    cache: CachePolicy,
     chains: HashMap<ChainKey, ChainState>,
+    /// The batch number (see [`Ledger::begin_batch`]) that last used each cached chain.
+    last_used: HashMap<ChainKey, u64>,
+    batches_begun: u64,
     statuses: HashMap<BatchId, BatchStatus>,
     verified: HashSet<BatchId>,
     pub stats: LedgerStats,
@@ -96,7 +102,10 @@ impl Ledger {
             writer: writer.into(),
             buckets: config.buckets,
             checkpoints: CheckpointPolicy::default(),
+            cache: CachePolicy::default(),
             chains: HashMap::new(),
+            last_used: HashMap::new(),
+            batches_begun: 0,
             statuses: HashMap::new(),
             verified: HashSet::new(),
             stats: LedgerStats::default(),
@@ -106,6 +115,32 @@ impl Ledger {
     pub fn with_checkpoints(mut self, policy: CheckpointPolicy) -> Self {
         self.checkpoints = policy;
         self
+    }
+
+    pub fn with_cache(mut self, policy: CachePolicy) -> Self {
+        self.cache = policy;
+        self
+    }
+
+    /// Starts a batch: counts it and drops the chain states that the cache policy calls idle.
+    pub fn begin_batch(&mut self) {
+        self.batches_begun += 1;
+        let now = self.batches_begun;
+        let idle: Vec<ChainKey> = self
+            .last_used
+            .iter()
+            .filter(|&(_, &used)| self.cache.should_evict(used, now))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in idle {
+            self.last_used.remove(&key);
+            self.chains.remove(&key);
+            self.stats.evictions += 1;
+        }
+    }
+
+    fn touch(&mut self, key: ChainKey) {
+        self.last_used.insert(key, self.batches_begun);
     }
 
     pub fn buckets(&self) -> u32 {
@@ -122,6 +157,7 @@ impl Ledger {
 
     /// The state of a chain, read from the store on first use (checkpoint + later commits).
     pub async fn state(&mut self, key: ChainKey) -> Result<&ChainState, IngestError> {
+        self.touch(key);
         if !self.chains.contains_key(&key) {
             let state = self.load_cold(key).await?;
             self.chains.insert(key, state);
@@ -182,6 +218,7 @@ impl Ledger {
 
     /// Reads the commits that other writers added after our cached version.
     pub async fn refresh(&mut self, key: ChainKey) -> Result<(), IngestError> {
+        self.touch(key);
         let mut state = match self.chains.remove(&key) {
             Some(state) => state,
             None => self.load_cold(key).await?,

@@ -85,6 +85,30 @@ impl CheckpointPolicy {
     }
 }
 
+/// When the warm cache drops a chain's state: once no batch has touched it for more than
+/// `idle_batches` batches. A long-running writer (a consumer running for weeks, a Lambda
+/// container living across midnight) would otherwise keep every day's uuids it ever saw;
+/// with this it keeps the days it is still writing. A dropped chain is only a cache miss:
+/// its next use reads it back from the store (checkpoint and later commits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachePolicy {
+    pub idle_batches: u64,
+}
+
+impl Default for CachePolicy {
+    /// 100 batches: with Kinesis' 10,000-record batches at 1M events/hour, about an hour.
+    fn default() -> Self {
+        CachePolicy { idle_batches: 100 }
+    }
+}
+
+impl CachePolicy {
+    /// `last_used` and `now` count batches since the ledger was opened.
+    pub fn should_evict(&self, last_used: u64, now: u64) -> bool {
+        now.saturating_sub(last_used) > self.idle_batches
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +143,14 @@ mod tests {
             let due = (0..64).filter(|&b| default.should_checkpoint(version, b)).count();
             assert!((1..=2).contains(&due), "version {version}: {due} checkpoints");
         }
+    }
+
+    #[test]
+    fn chains_are_dropped_only_after_the_idle_horizon() {
+        let cache = CachePolicy { idle_batches: 2 };
+        assert!(!cache.should_evict(10, 10));
+        assert!(!cache.should_evict(10, 12));
+        assert!(cache.should_evict(10, 13));
+        assert!(!cache.should_evict(10, 3), "a use after now never evicts");
     }
 }
