@@ -1,5 +1,5 @@
 # Entry points over the project's scripts. `make bench EVENTS=50000` for a quick benchmark run.
-.PHONY: bench lambda test demo
+.PHONY: bench load lambda test demo
 
 EVENTS ?= 1000000
 
@@ -16,3 +16,10 @@ test:
 
 demo:
 	cargo run --release -p ingest --bin ingest -- run --input samples/events.jsonl.gz --lake ./lake
+
+# Load runs (bench/load.py): 10M events through `ingest run` with memory sampled, and 200k
+# through moto's Kinesis and S3 with 4 shards and two racing consumers. Exact counts checked.
+load:
+	scripts/venv.sh
+	cargo build --release -p ingest -p query --bins
+	.venv/bin/python bench/load.py
