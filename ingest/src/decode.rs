@@ -379,6 +379,14 @@ mod tests {
     }
 
     #[test]
+    fn payload_floats_are_kept_to_the_last_bit() {
+        // serde_json's default float parser read this one a unit in the last place off.
+        let record = OK.replace("3.5", "-1.1446843786251912e-165");
+        let event = decode(record.as_bytes()).expect("valid");
+        assert_eq!(event.payload["amount"].as_f64(), Some(-1.1446843786251912e-165));
+    }
+
+    #[test]
     fn hostile_names_are_quarantined_with_ids_kept() {
         for name in [
             "../../x:y",
