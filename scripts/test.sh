@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's whole test suite: formatting, lints, Rust tests (unit, integration, against
 # moto's S3 on loopback), benchmark compilation, and the Python checks (independent readers,
-# Terraform, notebooks). Installs what it needs: Python tools into ./.venv, cargo the rest.
+# Terraform, notebooks), then a bounded fuzz run. Installs what it needs: Python tools into
+# ./.venv, cargo the rest (cargo-fuzz into ./.tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export EVENTLAKE_VENV="$PWD/.venv"
@@ -35,3 +36,12 @@ cargo test --workspace --benches --examples --no-run
 
 step "python tests"
 .venv/bin/python -m pytest tests/python -q
+
+step "fuzz targets, bounded (scripts/fuzz.sh; FUZZ_SECONDS per target, SKIP_FUZZ=1 skips)"
+# cargo test already replays the seeds and regressions; this builds the libFuzzer targets
+# (their own dependency build) and looks for new failures for a short while.
+if [ "${SKIP_FUZZ:-0}" = 1 ]; then
+  echo "skipped: SKIP_FUZZ=1"
+else
+  scripts/fuzz.sh
+fi

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod decode;
 pub mod encode;
 pub mod error;
+pub mod fuzzing;
 pub mod generate;
 pub mod kinesis;
 pub mod lambda;

@@ -179,22 +179,43 @@ impl ChainState {
         self.originals.len() + self.others.len()
     }
 
-    /// Applies the commit that follows `self.version`.
+    /// Applies the commit that follows `self.version`. Every entry is checked first: a
+    /// corrupt commit is refused as a whole and leaves the state as it was.
     pub fn apply(&mut self, version: u64, doc: &CommitDoc, path: &str) -> Result<(), IngestError> {
-        if version != self.version + 1 {
+        let expected = self
+            .version
+            .checked_add(1)
+            .ok_or_else(|| corrupt(path, format!("no version can follow {}", self.version)))?;
+        if version != expected {
             return Err(corrupt(
                 path,
-                format!("expected version {}, got {version}", self.version + 1),
+                format!("expected version {expected}, got {version}"),
             ));
         }
-        let batch_text = BatchId::parse(&doc.batch).ok_or_else(|| corrupt(path, "bad batch id".into()))?;
-        let batch = self.batches.intern(batch_text.as_str());
-        for claim in &doc.claims {
-            self.apply_claim(claim, batch, doc.committed_at_millis, path)?;
+        let batch_id = BatchId::parse(&doc.batch).ok_or_else(|| corrupt(path, "bad batch id".into()))?;
+        let claims = doc
+            .claims
+            .iter()
+            .map(|claim| {
+                let uuid = parse_hash(&claim.uuid)
+                    .ok_or_else(|| corrupt(path, format!("bad uuid hash {:?}", claim.uuid)))?;
+                SequenceNumber::parse(&claim.sequence)
+                    .ok_or_else(|| corrupt(path, "bad sequence number".into()))?;
+                Ok((uuid, claim))
+            })
+            .collect::<Result<Vec<_>, IngestError>>()?;
+        let others = doc
+            .others
+            .iter()
+            .map(|other| {
+                parse_hash(other).ok_or_else(|| corrupt(path, format!("bad source fingerprint {other:?}")))
+            })
+            .collect::<Result<Vec<_>, IngestError>>()?;
+        let batch = self.batches.intern(batch_id.as_str());
+        for (uuid, claim) in claims {
+            self.apply_claim(uuid, claim, batch, doc.committed_at_millis);
         }
-        for other in &doc.others {
-            let fp = parse_hash(other)
-                .ok_or_else(|| corrupt(path, format!("bad source fingerprint {other:?}")))?;
+        for fp in others {
             self.others.insert(
                 fp,
                 Other {
@@ -207,10 +228,7 @@ impl ChainState {
         Ok(())
     }
 
-    fn apply_claim(&mut self, claim: &ClaimDoc, batch: u32, at: i64, path: &str) -> Result<(), IngestError> {
-        let uuid = parse_hash(&claim.uuid)
-            .ok_or_else(|| corrupt(path, format!("bad uuid hash {:?}", claim.uuid)))?;
-        SequenceNumber::parse(&claim.sequence).ok_or_else(|| corrupt(path, "bad sequence number".into()))?;
+    fn apply_claim(&mut self, uuid: u128, claim: &ClaimDoc, batch: u32, at: i64) {
         let entry = Claim {
             sequence: claim.sequence.clone().into_boxed_str(),
             shard: self.shards.intern(&claim.shard),
@@ -234,7 +252,6 @@ impl ChainState {
             }
             _ => {}
         }
-        Ok(())
     }
 
     /// The whole state as a checkpoint document.
@@ -274,6 +291,10 @@ impl ChainState {
         for c in &doc.originals {
             let uuid = parse_hash(&c.uuid).ok_or_else(|| corrupt(path, "bad uuid hash".into()))?;
             BatchId::parse(&c.batch).ok_or_else(|| corrupt(path, "bad batch id".into()))?;
+            SequenceNumber::parse(&c.sequence).ok_or_else(|| corrupt(path, "bad sequence number".into()))?;
+            if state.originals.contains_key(&uuid) {
+                return Err(corrupt(path, format!("uuid hash {} is listed twice", c.uuid)));
+            }
             let claim = Claim {
                 sequence: c.sequence.clone().into_boxed_str(),
                 shard: state.shards.intern(&c.shard),
@@ -286,6 +307,12 @@ impl ChainState {
         for (fp, batch, at) in &doc.others {
             let fp = parse_hash(fp).ok_or_else(|| corrupt(path, "bad source fingerprint".into()))?;
             BatchId::parse(batch).ok_or_else(|| corrupt(path, "bad batch id".into()))?;
+            if state.others.contains_key(&fp) {
+                return Err(corrupt(
+                    path,
+                    format!("source fingerprint {fp:032x} is listed twice"),
+                ));
+            }
             let batch = state.batches.intern(batch);
             state.others.insert(
                 fp,
@@ -312,8 +339,9 @@ impl ChainState {
     }
 }
 
+/// A 128-bit hash written as 32 hex digits (`from_str_radix` alone would also take a sign).
 pub(crate) fn parse_hash(text: &str) -> Option<u128> {
-    (text.len() == 32)
+    (text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit()))
         .then(|| u128::from_str_radix(text, 16).ok())
         .flatten()
 }

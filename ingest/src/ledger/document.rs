@@ -69,7 +69,7 @@ pub enum BatchStatus {
     Aborted,
 }
 
-const HEADER_COMMITTED: &[u8; 8] = b"ELM1 OK\n";
+pub(crate) const HEADER_COMMITTED: &[u8; 8] = b"ELM1 OK\n";
 const HEADER_ABORTED: &[u8; 8] = b"ELM1 AB\n";
 pub const HEADER_LEN: u64 = 8;
 

@@ -26,6 +26,7 @@ use futures::TryStreamExt;
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use policy::{CachePolicy, CheckpointPolicy, LeasePolicy};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Bound;
 
 /// Default number of hash buckets per date, fixed in `_ledger/config.json` on first write.
 pub const DEFAULT_BUCKETS: u32 = 64;
@@ -192,11 +193,17 @@ impl Ledger {
             let path = key.checkpoint_path(checkpoint);
             let bytes = self.read_required(&path).await?;
             let doc: ChainDoc = document::decode_json(&bytes, &path)?;
+            if doc.version != checkpoint {
+                return Err(IngestError::CorruptLedger {
+                    path,
+                    message: format!("the checkpoint holds version {}", doc.version),
+                });
+            }
             ChainState::from_doc(&doc, &path)?
         } else {
             ChainState::default()
         };
-        for (&version, ()) in versions.range(state.version + 1..) {
+        for (&version, ()) in versions.range((Bound::Excluded(state.version), Bound::Unbounded)) {
             let path = key.version_path(version);
             let bytes = self.read_required(&path).await?;
             let doc: CommitDoc = document::decode_json(&bytes, &path)?;
@@ -225,13 +232,12 @@ impl Ledger {
         };
         let result = async {
             loop {
-                let version = state.version + 1;
-                let path = key.version_path(version);
+                let path = key.version_path(state.version.saturating_add(1));
                 let Some(bytes) = read_optional(&self.lake, &path).await? else {
                     return Ok(());
                 };
                 let doc: CommitDoc = document::decode_json(&bytes, &path)?;
-                state.apply(version, &doc, &path)?;
+                state.apply(state.version.saturating_add(1), &doc, &path)?;
             }
         }
         .await;

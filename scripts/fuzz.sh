@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target in fuzz/ for a bounded time and prints, per target, the runs,
+# seconds, corpus size and crashes. Installs cargo-fuzz into ./.tools if it is absent.
+#
+#   scripts/fuzz.sh                 every target, FUZZ_SECONDS (default 20) each
+#   scripts/fuzz.sh --long          every target, FUZZ_LONG_SECONDS (default 600) each
+#   scripts/fuzz.sh decode ledger   only these targets
+#
+# The targets are built once, in release mode with debug assertions and overflow checks,
+# without a sanitizer: the code under test is safe Rust (unsafe_code is forbidden), so
+# AddressSanitizer finds nothing more there and would double the build and slow the runs.
+# FUZZ_SANITIZER=address brings it back. The corpus grows in fuzz/corpus/<target>/
+# (ignored); the committed seeds are fuzz/seeds/<target>/. A crash is saved under
+# fuzz/artifacts/<target>/: copy it to fuzz/regressions/<target>/, where `cargo test`
+# replays it (ingest/tests/fuzz_replay.rs), then fix the bug. Exits 1 if any target crashed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+seconds=${FUZZ_SECONDS:-20}
+targets=()
+for arg in "$@"; do
+  case $arg in
+    --long) seconds=${FUZZ_LONG_SECONDS:-600} ;;
+    -*) echo "unknown option $arg" >&2; exit 2 ;;
+    *) targets+=("$arg") ;;
+  esac
+done
+[ ${#targets[@]} -gt 0 ] || targets=(decode partition registry ledger)
+
+# cargo-fuzz passes nightly-only flags (-Z) to rustc; RUSTC_BOOTSTRAP lets stable take them.
+export RUSTC_BOOTSTRAP=1
+export PATH="$root/.tools/bin:$PATH"
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "installing cargo-fuzz into .tools/"
+  cargo install cargo-fuzz --locked --root "$root/.tools"
+fi
+# The fuzz build has its own flags, so it never shares artifacts with the workspace's.
+export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$root/fuzz/target}
+flags=(--sanitizer "${FUZZ_SANITIZER:-none}" --fuzz-dir "$root/fuzz")
+
+# One target builds alone; several build together (cargo fuzz build takes one name or none).
+only=()
+[ ${#targets[@]} -ne 1 ] || only=("${targets[0]}")
+start=$(date +%s)
+cargo fuzz build "${flags[@]}" "${only[@]}"
+echo "fuzz build: $(( $(date +%s) - start ))s"
+
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+failed=0
+summary=()
+for target in "${targets[@]}"; do
+  corpus=fuzz/corpus/$target
+  artifacts=fuzz/artifacts/$target
+  mkdir -p "$corpus" "$artifacts"
+  before=$(find "$artifacts" -type f | wc -l)
+  args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+        -artifact_prefix="$root/$artifacts/")
+  [ -f "fuzz/dicts/$target.dict" ] && args+=(-dict="fuzz/dicts/$target.dict")
+  printf '\n== fuzz %s (%ss)\n' "$target" "$seconds"
+  status=0
+  cargo fuzz run "${flags[@]}" "$target" "$corpus" "fuzz/seeds/$target" -- "${args[@]}" \
+    >"$logs/$target" 2>&1 || status=$?
+  # libFuzzer's progress lines: the last stat line, its final "Done N runs in S second(s)".
+  grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^Done [0-9]+ runs|panicked|^SUMMARY|Test unit written' \
+    "$logs/$target" | tail -n 6 || true
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$target" | tail -n 1)
+  took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$logs/$target" | tail -n 1)
+  crashes=$(( $(find "$artifacts" -type f | wc -l) - before ))
+  if [ "$status" -ne 0 ]; then
+    failed=1
+    tail -n 40 "$logs/$target"
+  fi
+  summary+=("$(printf '%-10s runs=%-10s seconds=%-4s corpus=%-6s crashes=%s' "$target" \
+    "${runs:-?}" "${took:-?}" "$(find "$corpus" -type f | wc -l)" "$crashes")")
+done
+
+printf '\n== fuzz summary\n'
+printf '%s\n' "${summary[@]}"
+exit "$failed"
