@@ -17,6 +17,11 @@ fn ingest(args: &[&str], env: &[(&str, String)]) -> Output {
     cmd.output().expect("run ingest")
 }
 
+const FAILURE_RECORD: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/kinesis_failure_record.json"
+);
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -44,6 +49,64 @@ fn bad_arguments_get_one_line_errors() {
             "between 0 and 1",
         ),
         (&["generate", "--events", "10", "--start", "5"], "--start"),
+        (
+            &["consume", "--stream", "s", "--lake", lake, "--at", "shardId-1"],
+            "SHARD_ID=SEQUENCE_NUMBER",
+        ),
+        (
+            &[
+                "consume",
+                "--stream",
+                "s",
+                "--lake",
+                lake,
+                "--at",
+                "shardId-1=0x1f",
+            ],
+            "decimal digits",
+        ),
+        (
+            &[
+                "consume",
+                "--stream",
+                "s",
+                "--lake",
+                lake,
+                "--at",
+                "shardId-1=9",
+                "--until",
+                "shardId-1=3",
+            ],
+            "ends before its start",
+        ),
+        (
+            &[
+                "consume",
+                "--stream",
+                "s",
+                "--lake",
+                lake,
+                "--failure-record",
+                "/nonexistent.json",
+            ],
+            "cannot read --failure-record",
+        ),
+        (
+            &[
+                "consume",
+                "--stream",
+                "s",
+                "--lake",
+                lake,
+                "--failure-record",
+                FAILURE_RECORD,
+            ],
+            "not s: pass --stream eventlake-events",
+        ),
+        (
+            &["invoke", "--stream", "s", "--failure-record", "Cargo.toml"],
+            "is not JSON",
+        ),
     ];
     for (args, expected) in cases {
         let out = ingest(args, &[]);

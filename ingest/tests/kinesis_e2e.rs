@@ -1,17 +1,20 @@
 //! The whole path on loopback, with real wire protocols: moto's Kinesis and S3, `ingest
 //! produce`, then (a) the real Lambda binary under `cargo lambda watch`, fed by `ingest
 //! invoke`, and (b) `ingest consume` into a second lake, including a consumer killed mid-run
-//! and restarted. Each lake is queried through DataFusion on its s3:// URL and must hold
-//! exactly the expected events, duplicates and quarantine rows.
+//! and restarted, and (c) replays with `ingest consume --at` and `--failure-record`, into the
+//! same lake (nothing changes) and into a fresh one (exactly the range lands). Each lake is
+//! queried through DataFusion on its s3:// URL and must hold exactly the expected events,
+//! duplicates and quarantine rows.
 
 mod common;
 
 use common::moto::Moto;
 use ingest::decode::decode;
 use ingest::generate::{GenerateConfig, generate};
+use ingest::source::SequenceNumber;
 use query::LakeSession;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -379,4 +382,151 @@ async fn checkpoint_objects(lake: &ingest::storage::Lake) -> Vec<(String, String
     }
     out.sort();
     out
+}
+
+/// Every record's sequence number in the lake's three tables, per shard, in order.
+async fn lake_sources(moto: &Moto, prefix: &str) -> BTreeMap<String, Vec<SequenceNumber>> {
+    let session = LakeSession::for_lake(moto.lake(BUCKET, prefix), common::registry())
+        .await
+        .expect("session");
+    let sql = "SELECT concat(shard_id, '=', sequence_number) FROM (\
+               SELECT shard_id, sequence_number FROM events UNION ALL \
+               SELECT shard_id, sequence_number FROM duplicates UNION ALL \
+               SELECT shard_id, sequence_number FROM quarantine)";
+    let mut out: BTreeMap<String, Vec<SequenceNumber>> = BTreeMap::new();
+    for text in strings(&session, sql).await {
+        let (shard, sequence) = text.split_once('=').expect("shard=sequence");
+        out.entry(shard.to_owned())
+            .or_default()
+            .push(SequenceNumber::parse(sequence).expect("a sequence number"));
+    }
+    for sequences in out.values_mut() {
+        sequences.sort();
+    }
+    out
+}
+
+/// The shipped on-failure record, pointed at a range of this test's stream.
+fn failure_record(dir: &Path, stream: &str, shard: &str, range: &[SequenceNumber]) -> PathBuf {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/kinesis_failure_record.json"
+    );
+    let mut record: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).expect("fixture")).expect("JSON");
+    let info = &mut record["KinesisBatchInfo"];
+    info["shardId"] = shard.into();
+    info["startSequenceNumber"] = range[0].as_str().into();
+    info["endSequenceNumber"] = range[range.len() - 1].as_str().into();
+    info["batchSize"] = range.len().into();
+    info["streamArn"] = format!("arn:aws:kinesis:us-east-1:123456789012:stream/{stream}").into();
+    let path = dir.join("failure-record.json");
+    std::fs::write(&path, record.to_string()).expect("write record");
+    path
+}
+
+/// A replay that only re-delivers records already in the lake: every one is a retry.
+fn assert_all_retries(summary: &Value, records: usize) {
+    assert_eq!(summary["records_done"], records, "{summary}");
+    assert_eq!(summary["already_committed"], records, "{summary}");
+    assert_eq!(summary["files"], 0, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_are_retries_and_a_failure_record_replays_exactly_its_range() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_stream("replays", 2);
+    let (input, expected) = write_input(dir.path(), 4_000, 11);
+    produce(&moto, "replays", &input);
+    let lake_url = format!("s3://{BUCKET}/replayed");
+    let consumed = run_json(consume_command(
+        &moto,
+        "replays",
+        &lake_url,
+        &["--until-idle", "2"],
+    ));
+    assert_eq!(consumed["records_done"], expected.records);
+    assert_lake_holds(&moto, "replayed", &expected).await;
+    let sources = lake_sources(&moto, "replayed").await;
+    let (shard, sequences) = sources
+        .iter()
+        .max_by_key(|(_, s)| s.len())
+        .expect("records on some shard");
+    assert!(sequences.len() > 1_000, "{} records on {shard}", sequences.len());
+
+    // From a mid-stream sequence number to the shard's tip: all retries, the lake unchanged.
+    let mid = sequences.len() / 2;
+    let at = format!("{shard}={}", sequences[mid]);
+    let replay = run_json(consume_command(
+        &moto,
+        "replays",
+        &lake_url,
+        &["--at", &at, "--until-idle", "2"],
+    ));
+    assert_all_retries(&replay, sequences.len() - mid);
+    assert_eq!(replay["shards_seen"], 1, "only the named shard is read");
+    assert_lake_holds(&moto, "replayed", &expected).await;
+
+    // A bounded range: --at .. --until.
+    let until = format!("{shard}={}", sequences[mid + 99]);
+    let replay = run_json(consume_command(
+        &moto,
+        "replays",
+        &lake_url,
+        &["--at", &at, "--until", &until, "--until-idle", "30"],
+    ));
+    assert_all_retries(&replay, 100);
+
+    // The batch an on-failure record names: all retries too.
+    let range = &sequences[mid / 2..mid / 2 + 500];
+    let record = failure_record(dir.path(), "replays", shard, range);
+    let record = record.to_str().expect("utf-8");
+    let replay = run_json(consume_command(
+        &moto,
+        "replays",
+        &lake_url,
+        &["--failure-record", record, "--until-idle", "30"],
+    ));
+    assert_all_retries(&replay, range.len());
+    assert!(
+        replay["seconds"].as_f64().expect("seconds") < 25.0,
+        "the replay stops at the range's end, not when idle: {replay}"
+    );
+    assert_lake_holds(&moto, "replayed", &expected).await;
+
+    // Replays left the consumer's checkpoints alone: a normal run has nothing to do.
+    let again = run_json(consume_command(
+        &moto,
+        "replays",
+        &lake_url,
+        &["--until-idle", "1"],
+    ));
+    assert_eq!(again["records_done"], 0, "{again}");
+
+    // The same record into a fresh lake writes exactly its range, and no checkpoint.
+    let fresh = run_json(consume_command(
+        &moto,
+        "replays",
+        &format!("s3://{BUCKET}/fresh"),
+        &["--failure-record", record, "--until-idle", "30"],
+    ));
+    assert_eq!(fresh["records_done"], range.len(), "{fresh}");
+    assert_eq!(fresh["already_committed"], 0, "{fresh}");
+    let landed = lake_sources(&moto, "fresh").await;
+    assert_eq!(landed, BTreeMap::from([(shard.clone(), range.to_vec())]));
+    assert!(checkpoint_objects(&moto.lake(BUCKET, "fresh")).await.is_empty());
+
+    // A shard the stream does not have: a one-line error naming it.
+    let output = consume_command(&moto, "replays", &lake_url, &["--at", "shardId-000000000099=1"])
+        .output()
+        .expect("run ingest");
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("shardId-000000000099 is not in the stream") && err.trim().lines().count() == 1,
+        "{err}"
+    );
 }

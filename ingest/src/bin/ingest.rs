@@ -1,7 +1,8 @@
 //! The `ingest` command line: `run` puts JSON Lines through the pipeline into a lake,
 //! `generate` writes synthetic events, `produce` puts them on Kinesis, `consume` reads
-//! Kinesis into a lake and `invoke` feeds Kinesis batches to the Lambda function. Thin: parses arguments, builds clients once, calls
-//! the library, prints.
+//! Kinesis into a lake (or replays shard ranges: `--at`, `--failure-record`) and `invoke`
+//! feeds Kinesis batches to the Lambda function. Thin: parses arguments, builds clients
+//! once, calls the library, prints.
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -11,10 +12,11 @@ use ingest::generate::{GenerateConfig, generate};
 use ingest::kinesis::checkpoint::CheckpointStore;
 use ingest::kinesis::client::{KinesisOptions, client_region, kinesis_client, stream_arn};
 use ingest::kinesis::consumer::{
-    BatchSink, ConsumeOptions, ConsumeSummary, ProcessorSink, StartPosition, consume,
+    BatchSink, ConsumeOptions, ConsumeSummary, Positions, ProcessorSink, StartPosition, consume,
 };
 use ingest::kinesis::invoker::LambdaInvoker;
 use ingest::kinesis::producer::{ProducePolicy, produce};
+use ingest::kinesis::replay::{ReplayPlan, parse_failure_records, ranges_for_stream};
 use ingest::ledger::policy::LeasePolicy;
 use ingest::registry_dir::{INVALID_REGISTRY, load_or_embedded};
 use ingest::run::{Input, RunOptions, input_len, run};
@@ -136,6 +138,17 @@ struct WalkArgs {
     /// Where shards without a checkpoint start
     #[arg(long, value_enum, default_value_t = From::TrimHorizon)]
     from: From,
+    /// Replay a shard from this sequence number on (AT_SEQUENCE_NUMBER); repeatable. A replay
+    /// reads only the shards it names and neither reads nor writes checkpoints
+    #[arg(long = "at", value_name = "SHARD_ID=SEQUENCE", conflicts_with = "from")]
+    at: Vec<String>,
+    /// Stop replaying a shard named by --at after this sequence number (inclusive)
+    #[arg(long, value_name = "SHARD_ID=SEQUENCE", requires = "at")]
+    until: Vec<String>,
+    /// Replay the batch a Lambda on-failure record describes (the record from the failure
+    /// queue, an SNS notification of it, or `aws sqs receive-message` output); repeatable
+    #[arg(long, value_name = "FILE", conflicts_with = "from")]
+    failure_record: Vec<PathBuf>,
     /// Stop after this many seconds without new records (default: run until Ctrl-C)
     #[arg(long)]
     until_idle: Option<f64>,
@@ -460,13 +473,32 @@ fn walk_options(args: &WalkArgs) -> anyhow::Result<ConsumeOptions> {
     })
 }
 
-/// Runs the shard walker with a progress spinner and Ctrl-C handling, then prints.
+/// The replay `--at`, `--until` and `--failure-record` ask for; `None` for a normal walk.
+fn replay_plan(args: &WalkArgs) -> anyhow::Result<Option<ReplayPlan>> {
+    let mut failed = Vec::new();
+    for path in &args.failure_record {
+        let what = path.display().to_string();
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read --failure-record {what}"))?;
+        let batches = parse_failure_records(&what, &bytes)?;
+        failed.extend(ranges_for_stream(&what, batches, &args.kinesis.stream)?);
+    }
+    let plan = ReplayPlan::new(&args.at, &args.until, failed)?;
+    Ok((!plan.is_empty()).then_some(plan))
+}
+
+/// Runs the shard walker with a progress spinner and Ctrl-C handling, then prints. With a
+/// replay plan, reads only its ranges and leaves `checkpoints` alone.
 async fn walk(
     args: &WalkArgs,
     client: &aws_sdk_kinesis::Client,
     checkpoints: &CheckpointStore,
     sink: &mut dyn BatchSink,
 ) -> anyhow::Result<ConsumeSummary> {
+    let plan = replay_plan(args)?;
+    let positions = match &plan {
+        Some(plan) => Positions::Replay(plan),
+        None => Positions::Checkpoints(checkpoints),
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let on_signal = Arc::clone(&stop);
     tokio::spawn(async move {
@@ -483,7 +515,7 @@ async fn walk(
     let summary = consume(
         client,
         &args.kinesis.stream,
-        checkpoints,
+        positions,
         sink,
         walk_options(args)?,
         stop,
@@ -507,6 +539,7 @@ fn print_walk_summary(summary: &ConsumeSummary, format: SummaryFormat) -> anyhow
 
 fn consume_command(args: &ConsumeArgs) -> anyhow::Result<()> {
     walk_options(&args.walk)?;
+    replay_plan(&args.walk)?;
     let registry = Registry::embedded().context("the embedded schema registry is invalid")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let summary = runtime.block_on(async {
@@ -541,6 +574,7 @@ fn consume_command(args: &ConsumeArgs) -> anyhow::Result<()> {
 
 fn invoke_command(args: &InvokeArgs) -> anyhow::Result<()> {
     walk_options(&args.walk)?;
+    replay_plan(&args.walk)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let summary = runtime.block_on(async {
         let kinesis = kinesis_options(&args.walk.kinesis);

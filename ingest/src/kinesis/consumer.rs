@@ -4,11 +4,14 @@
 //! [`BatchSink`] and, like the mapping with `ReportBatchItemFailures`, retries a shard from
 //! the lowest failed sequence number with backoff. After the records of a batch are done it
 //! writes the shard's checkpoint, so a restart resumes there; records replayed after a
-//! crash are retries, which the ledger makes no-ops.
+//! crash are retries, which the ledger makes no-ops. A replay ([`Positions::Replay`]) reads
+//! only the shards of a [`ReplayPlan`], each from a sequence number (AT_SEQUENCE_NUMBER) to
+//! an optional last one, and neither reads nor writes checkpoints.
 
 use super::checkpoint::{Checkpoint, CheckpointStore};
 use super::client::{error_code, kinesis_error};
 use super::event::source_record_from_sdk;
+use super::replay::{ReplayPlan, ShardRange};
 use super::shards::{ShardInfo, readable};
 use crate::batch::{BatchProcessor, BatchReport, Counts};
 use crate::error::IngestError;
@@ -74,6 +77,17 @@ impl BatchSink for ProcessorSink<'_> {
             bytes: report.files.iter().map(|f| f.bytes as u64).sum(),
         })
     }
+}
+
+/// Where the walker starts each shard and whether it keeps checkpoints.
+#[derive(Debug, Clone, Copy)]
+pub enum Positions<'a> {
+    /// Every shard, from its checkpoint (else [`ConsumeOptions::start`]); a checkpoint is
+    /// written after each delivery's records are done.
+    Checkpoints(&'a CheckpointStore),
+    /// Only the plan's shards, each over its range; checkpoints are neither read nor written,
+    /// so a replay does not move a consumer's position.
+    Replay(&'a ReplayPlan),
 }
 
 /// Where a shard with no checkpoint starts.
@@ -188,6 +202,8 @@ impl ConsumeSummary {
 struct Cursor {
     checkpoint: Checkpoint,
     start_latest: bool,
+    /// In a replay: the range to read (starting AT its first sequence number).
+    range: Option<ShardRange>,
     iterator: Option<String>,
     /// The last sequence number fetched (pending records included).
     fetched_through: Option<SequenceNumber>,
@@ -202,7 +218,7 @@ struct Cursor {
 pub async fn consume(
     client: &Client,
     stream: &str,
-    checkpoints: &CheckpointStore,
+    positions: Positions<'_>,
     sink: &mut dyn BatchSink,
     options: ConsumeOptions,
     stop: Arc<AtomicBool>,
@@ -211,7 +227,7 @@ pub async fn consume(
     let mut walker = Walker {
         client,
         stream,
-        checkpoints,
+        positions,
         options,
         cursors: HashMap::new(),
         summary: ConsumeSummary::default(),
@@ -236,7 +252,8 @@ pub async fn consume(
             .iter()
             .map(|s| s.id.clone())
             .collect();
-        if ready.is_empty() && shards.iter().all(|s| s.closed) {
+        let replay = matches!(walker.positions, Positions::Replay(_));
+        if ready.is_empty() && (replay || shards.iter().all(|s| s.closed)) {
             break;
         }
         for shard_id in &ready {
@@ -261,6 +278,7 @@ pub async fn consume(
     }
     walker.summary.shards_seen = walker.cursors.len() as u64;
     walker.summary.shards_finished = walker.cursors.values().filter(|c| c.checkpoint.finished).count() as u64;
+    walker.warn_short_ranges();
     walker.summary.seconds = started.elapsed().as_secs_f64();
     Ok(walker.summary)
 }
@@ -268,7 +286,7 @@ pub async fn consume(
 struct Walker<'a> {
     client: &'a Client,
     stream: &'a str,
-    checkpoints: &'a CheckpointStore,
+    positions: Positions<'a>,
     options: ConsumeOptions,
     cursors: HashMap<String, Cursor>,
     summary: ConsumeSummary,
@@ -291,7 +309,51 @@ impl Walker<'_> {
             shards.extend(out.shards().iter().map(ShardInfo::from_sdk));
             next_token = out.next_token().map(str::to_owned);
             if next_token.is_none() {
-                return Ok(shards);
+                break;
+            }
+        }
+        let Positions::Replay(plan) = self.positions else {
+            return Ok(shards);
+        };
+        if let Some(missing) = plan.ranges().find(|r| !shards.iter().any(|s| s.id == r.shard_id)) {
+            let listed: Vec<&str> = shards.iter().map(|s| s.id.as_str()).collect();
+            return Err(IngestError::Kinesis {
+                operation: "ListShards",
+                stream: self.stream.to_owned(),
+                message: format!(
+                    "shard {} is not in the stream (never was, or trimmed past retention); it has {}",
+                    missing.shard_id,
+                    listed.join(", ")
+                ),
+                retryable: false,
+            });
+        }
+        shards.retain(|s| plan.get(&s.id).is_some());
+        Ok(shards)
+    }
+
+    async fn save_checkpoint(&self, shard_id: &str, checkpoint: &Checkpoint) -> Result<(), IngestError> {
+        match self.positions {
+            Positions::Checkpoints(store) => store.save(shard_id, checkpoint).await,
+            Positions::Replay(_) => Ok(()),
+        }
+    }
+
+    /// Warns about replayed failure-record ranges that yielded fewer or more records than
+    /// the record's `batchSize`.
+    fn warn_short_ranges(&self) {
+        for (shard_id, cursor) in &self.cursors {
+            let Some(expected) = cursor.range.as_ref().and_then(|r| r.expected_records) else {
+                continue;
+            };
+            let done = self.summary.records_per_shard.get(shard_id).copied().unwrap_or(0);
+            if done != expected {
+                tracing::warn!(
+                    shard = shard_id.as_str(),
+                    expected,
+                    done,
+                    "the replayed range did not hold the failure record's batchSize records"
+                );
             }
         }
     }
@@ -301,9 +363,14 @@ impl Walker<'_> {
             if self.cursors.contains_key(&shard.id) {
                 continue;
             }
-            let mut checkpoint = self.checkpoints.load(&shard.id).await?;
-            let latest =
-                at_start && self.options.start == StartPosition::Latest && checkpoint.sequence.is_none();
+            let (mut checkpoint, range) = match self.positions {
+                Positions::Checkpoints(store) => (store.load(&shard.id).await?, None),
+                Positions::Replay(plan) => (Checkpoint::default(), plan.get(&shard.id).cloned()),
+            };
+            let latest = at_start
+                && range.is_none()
+                && self.options.start == StartPosition::Latest
+                && checkpoint.sequence.is_none();
             if latest && shard.closed && !checkpoint.finished {
                 checkpoint.finished = true;
             }
@@ -312,6 +379,7 @@ impl Walker<'_> {
                 Cursor {
                     checkpoint,
                     start_latest: latest,
+                    range,
                     iterator: None,
                     fetched_through: None,
                     pending: Vec::new(),
@@ -345,7 +413,8 @@ impl Walker<'_> {
         };
         if cursor.pending.is_empty() && cursor.end_reached && !cursor.checkpoint.finished {
             cursor.checkpoint.finished = true;
-            self.checkpoints.save(shard_id, &cursor.checkpoint).await?;
+            let checkpoint = cursor.checkpoint.clone();
+            self.save_checkpoint(shard_id, &checkpoint).await?;
             tracing::info!(shard = shard_id, "shard read to its end");
             return Ok(true);
         }
@@ -384,7 +453,33 @@ impl Walker<'_> {
         };
         cursor.iterator = out.next_shard_iterator().map(str::to_owned);
         cursor.end_reached = cursor.iterator.is_none();
-        let records = out.records().to_vec();
+        let mut records = out.records().to_vec();
+        if let Some(range) = &cursor.range {
+            if cursor.fetched_through.is_none()
+                && let Some(first) = records.first()
+            {
+                check_range_start(self.stream, range, first.sequence_number())?;
+            }
+            let in_range = records
+                .iter()
+                .take_while(|r| {
+                    SequenceNumber::parse(r.sequence_number()).is_none_or(|s| !range.is_past_end(&s))
+                })
+                .count();
+            let at_end = range.end.as_ref().is_some_and(|end| {
+                records
+                    .get(..in_range)
+                    .and_then(<[Record]>::last)
+                    .and_then(|r| SequenceNumber::parse(r.sequence_number()))
+                    .as_ref()
+                    == Some(end)
+            });
+            if in_range < records.len() || at_end {
+                records.truncate(in_range);
+                cursor.end_reached = true;
+                cursor.iterator = None;
+            }
+        }
         if let Some(last) = records.last() {
             cursor.fetched_through = SequenceNumber::parse(last.sequence_number());
             cursor.pending = records;
@@ -404,6 +499,7 @@ impl Walker<'_> {
             .fetched_through
             .clone()
             .or_else(|| cursor.checkpoint.sequence.clone());
+        let at = cursor.range.as_ref().map(|r| r.start.clone());
         let mut request = self
             .client
             .get_shard_iterator()
@@ -413,6 +509,9 @@ impl Walker<'_> {
             Some(sequence) => request
                 .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
                 .starting_sequence_number(sequence.as_str()),
+            None if at.is_some() => request
+                .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+                .starting_sequence_number(at.as_ref().map_or("", SequenceNumber::as_str)),
             None if cursor.start_latest => request.shard_iterator_type(ShardIteratorType::Latest),
             None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
         };
@@ -470,7 +569,9 @@ impl Walker<'_> {
         *summary.records_per_shard.entry(shard_id.to_owned()).or_default() += done as u64;
         if let Some(last_done) = done.checked_sub(1).and_then(|i| cursor.pending.get(i)) {
             cursor.checkpoint.sequence = SequenceNumber::parse(last_done.sequence_number());
-            self.checkpoints.save(shard_id, &cursor.checkpoint).await?;
+            if let Positions::Checkpoints(store) = self.positions {
+                store.save(shard_id, &cursor.checkpoint).await?;
+            }
         }
         cursor.pending.drain(..done);
         let now = Instant::now();
@@ -501,6 +602,24 @@ impl Walker<'_> {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// A range from a failure record must begin with its first record: when the stream's first
+/// record at or after `start` is a later one, the records from `start` were trimmed (past the
+/// stream's retention) and cannot be replayed.
+fn check_range_start(stream: &str, range: &ShardRange, first: &str) -> Result<(), IngestError> {
+    if range.expected_records.is_none() || SequenceNumber::parse(first).as_ref() == Some(&range.start) {
+        return Ok(());
+    }
+    Err(IngestError::Kinesis {
+        operation: "GetRecords",
+        stream: stream.to_owned(),
+        message: format!(
+            "shard {}: the first record at or after {} is {first}: the batch's first records are no longer in the stream (past its retention?)",
+            range.shard_id, range.start
+        ),
+        retryable: false,
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! ([`client`]), the producer ([`producer`]), and the shard walker ([`consumer`]) that reads
 //! every shard in lineage order, checkpoints in the lake ([`checkpoint`]) and hands batches
 //! to a [`consumer::BatchSink`]: the processor in-process or the Lambda over HTTP
-//! ([`invoker`]).
+//! ([`invoker`]); [`replay`] describes the shard ranges a replay reads again.
 
 pub mod checkpoint;
 pub mod client;
@@ -10,4 +10,5 @@ pub mod consumer;
 pub mod event;
 pub mod invoker;
 pub mod producer;
+pub mod replay;
 pub mod shards;
