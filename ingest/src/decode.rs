@@ -378,10 +378,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
         while let Some(key) = map.next_key::<String>()? {
             match object.entry(key) {
                 Entry::Occupied(taken) => {
-                    return Err(de::Error::custom(format_args!(
-                        "duplicate key {:?}",
-                        taken.key()
-                    )));
+                    return Err(de::Error::custom(format_args!("duplicate key {:?}", taken.key())));
                 }
                 Entry::Vacant(slot) => {
                     let StrictValue(value) = map.next_value()?;

@@ -313,7 +313,10 @@ impl<R: BufRead> LineBatches<R> {
 /// Reads one line into `line` (cleared first) without its line ending, keeping at most
 /// [`KEPT_LINE_BYTES`] bytes and skipping the rest of a longer line. Returns the line's full
 /// length (before the cut, ending excluded), or `None` at the end of the input.
-pub(crate) fn read_bounded_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<Option<u64>> {
+pub(crate) fn read_bounded_line(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+) -> std::io::Result<Option<u64>> {
     line.clear();
     let mut length = 0u64;
     let mut any = false;

@@ -79,9 +79,17 @@ fn generated() -> Vec<Case> {
         case("deep arrays", "invalid_json", deep_arrays.into_bytes()),
         case("deep objects", "invalid_json", deep_objects.into_bytes()),
         case("exactly 1 MiB", "written", padded("g-1mib", MAX_RECORD_BYTES)),
-        case("1 MiB + 1", "too_large", padded("g-1mib-plus", MAX_RECORD_BYTES + 1)),
+        case(
+            "1 MiB + 1",
+            "too_large",
+            padded("g-1mib-plus", MAX_RECORD_BYTES + 1),
+        ),
         case("3 MiB line", "too_large", padded("g-3mib", 3 * MAX_RECORD_BYTES)),
-        case("10,000 fields", "written", envelope("g-fields", &fields).into_bytes()),
+        case(
+            "10,000 fields",
+            "written",
+            envelope("g-fields", &fields).into_bytes(),
+        ),
         case("1,000 name parts", "written", many_parts.into_bytes()),
     ]
 }
@@ -102,9 +110,13 @@ async fn pairs(session: &LakeSession, query: &str) -> BTreeMap<u64, String> {
     let mut out = BTreeMap::new();
     for batch in sql(session, query).await {
         for i in 0..batch.num_rows() {
-            let text = |c: usize| arrow::util::display::array_value_to_string(batch.column(c), i).expect("text");
+            let text =
+                |c: usize| arrow::util::display::array_value_to_string(batch.column(c), i).expect("text");
             let sequence: u64 = text(0).parse().expect("sequence number");
-            assert!(out.insert(sequence, text(1)).is_none(), "line {sequence} has two rows");
+            assert!(
+                out.insert(sequence, text(1)).is_none(),
+                "line {sequence} has two rows"
+            );
         }
     }
     out
@@ -133,9 +145,14 @@ async fn hostile_lines_get_their_documented_outcome() {
         batch_bytes: 2 * MAX_RECORD_BYTES,
         ..RunOptions::default()
     };
-    let summary = run(&mut processor, &Input::File(input.clone()), options, &mut |_, _| {})
-        .await
-        .expect("run");
+    let summary = run(
+        &mut processor,
+        &Input::File(input.clone()),
+        options,
+        &mut |_, _| {},
+    )
+    .await
+    .expect("run");
 
     let by = |outcome: &str| cases.iter().filter(|c| c.expect == outcome).count() as u64;
     let c = &summary.counts;
@@ -145,7 +162,10 @@ async fn hostile_lines_get_their_documented_outcome() {
     assert_eq!(c.duplicates, by("duplicate"));
     assert_eq!(c.records_in, c.written + c.duplicates + c.quarantined);
     let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-    for case in cases.iter().filter(|c| !matches!(c.expect.as_str(), "written" | "duplicate")) {
+    for case in cases
+        .iter()
+        .filter(|c| !matches!(c.expect.as_str(), "written" | "duplicate"))
+    {
         *reasons.entry(case.expect.clone()).or_default() += 1;
     }
     assert_eq!(c.quarantined_by_reason, reasons);
@@ -166,7 +186,10 @@ async fn hostile_lines_get_their_documented_outcome() {
         let found = match case.expect.as_str() {
             "written" => events.get(&line).map(|_| "written"),
             "duplicate" => duplicates.get(&line).map(|_| "duplicate"),
-            reason => quarantined.get(&line).filter(|r| *r == reason).map(String::as_str),
+            reason => quarantined
+                .get(&line)
+                .filter(|r| *r == reason)
+                .map(String::as_str),
         };
         assert_eq!(
             found,
@@ -210,12 +233,12 @@ async fn check_written_values(session: &LakeSession) {
     )
     .await;
     assert_eq!(dates.values().next().map(String::as_str), Some("2099-12-31"));
-    for (uuid, check) in [
-        ("h-u64", 2usize),
-        ("g-fields", 10_000),
-        ("g-1mib", 1),
-    ] {
-        let batches = sql(session, &format!("SELECT extra FROM events WHERE event_uuid = '{uuid}'")).await;
+    for (uuid, check) in [("h-u64", 2usize), ("g-fields", 10_000), ("g-1mib", 1)] {
+        let batches = sql(
+            session,
+            &format!("SELECT extra FROM events WHERE event_uuid = '{uuid}'"),
+        )
+        .await;
         let batch = batches.iter().find(|b| b.num_rows() > 0).expect(uuid);
         let extra: Value = serde_json::from_str(batch.column(0).as_string::<i32>().value(0)).expect("extra");
         let extra = extra.as_object().expect("object");
@@ -247,7 +270,13 @@ async fn check_quarantined_bytes(session: &LakeSession, cases: &[Case]) {
             seen += 1;
         }
     }
-    assert_eq!(seen, cases.iter().filter(|c| !matches!(c.expect.as_str(), "written" | "duplicate")).count());
+    assert_eq!(
+        seen,
+        cases
+            .iter()
+            .filter(|c| !matches!(c.expect.as_str(), "written" | "duplicate"))
+            .count()
+    );
     let ids = pairs(
         session,
         "SELECT sequence_number, coalesce(event_uuid, '-') FROM quarantine WHERE reason = 'bad_uuid'",
@@ -255,5 +284,9 @@ async fn check_quarantined_bytes(session: &LakeSession, cases: &[Case]) {
     .await;
     let mut ids: Vec<&str> = ids.values().map(String::as_str).collect();
     ids.sort_unstable();
-    assert_eq!(ids, [" h-space", "h-\u{7}", "h-space "], "bad uuids are kept as sent");
+    assert_eq!(
+        ids,
+        [" h-space", "h-\u{7}", "h-space "],
+        "bad uuids are kept as sent"
+    );
 }

@@ -176,10 +176,19 @@ mod tests {
     fn many_small_records_with_long_keys_stay_under_the_limit() {
         // 10,000 records (a full GetRecords answer) with 256-character keys and a long ARN:
         // the envelope, not the data, is what must be counted.
-        let arn = format!("arn:aws:kinesis:eu-central-1:123456789012:stream/{}", "s".repeat(128));
+        let arn = format!(
+            "arn:aws:kinesis:eu-central-1:123456789012:stream/{}",
+            "s".repeat(128)
+        );
         let key = "\u{1}".repeat(256);
         let records: Vec<Record> = (0..10_000)
-            .map(|i| keyed(format!("4959033827149025660855969253836157109592157598913{i:05}"), 20, &key))
+            .map(|i| {
+                keyed(
+                    format!("4959033827149025660855969253836157109592157598913{i:05}"),
+                    20,
+                    &key,
+                )
+            })
             .collect();
         let shard = "shardId-000000000000";
         let chunks = payload_chunks(&records, arn.len() + "eu-central-1".len() + shard.len());

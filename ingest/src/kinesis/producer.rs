@@ -101,7 +101,8 @@ pub async fn produce(
     let mut read_bytes = 0u64;
     loop {
         // Bounded: a line over the limit is skipped through, never buffered whole.
-        let Some(length) = read_bounded_line(&mut reader, &mut line).map_err(|e| input_error(input, e))? else {
+        let Some(length) = read_bounded_line(&mut reader, &mut line).map_err(|e| input_error(input, e))?
+        else {
             break;
         };
         read_bytes += length + 1;
