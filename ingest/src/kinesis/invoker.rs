@@ -144,12 +144,12 @@ mod tests {
     use aws_sdk_kinesis::primitives::Blob;
 
     fn record(seq: u64, bytes: usize) -> Record {
-        keyed(seq, bytes, "k")
+        keyed(&seq.to_string(), bytes, "k")
     }
 
-    fn keyed(seq: impl ToString, bytes: usize, key: &str) -> Record {
+    fn keyed(seq: &str, bytes: usize, key: &str) -> Record {
         Record::builder()
-            .sequence_number(seq.to_string())
+            .sequence_number(seq)
             .partition_key(key)
             .data(Blob::new(vec![b'x'; bytes]))
             .build()
@@ -184,7 +184,7 @@ mod tests {
         let records: Vec<Record> = (0..10_000)
             .map(|i| {
                 keyed(
-                    format!("4959033827149025660855969253836157109592157598913{i:05}"),
+                    &format!("4959033827149025660855969253836157109592157598913{i:05}"),
                     20,
                     &key,
                 )
