@@ -3,22 +3,36 @@
 //!
 //! | reason           | when                                                                |
 //! |------------------|---------------------------------------------------------------------|
-//! | `too_large`      | the record is longer than the limit (1 MiB, Kinesis' own maximum)     |
-//! | `invalid_json`   | not UTF-8 JSON                                                      |
+//! | `too_large`      | the record is longer than the limit (1 MiB, Kinesis' own maximum);  |
+//! |                  | `ingest run` keeps only the first limit + 1 bytes of a longer line    |
+//! | `invalid_json`   | not UTF-8 JSON (NaN/Infinity literals, numbers beyond f64 and nesting |
+//! |                  | deeper than 128 included), or an object, at any depth, repeats a key  |
 //! | `not_an_object`  | valid JSON, but not an object                                       |
 //! | `missing_field`  | `event_uuid`, `event_name` or `created_at` is absent or null        |
 //! | `bad_type`       | one of them has the wrong JSON type: uuid and name must be strings;  |
 //! |                  | created_at an integer (floats and numeric strings are rejected, so the |
-//! |                  | stored value is exactly the sent one)                                 |
-//! | `bad_uuid`       | `event_uuid` is empty, longer than 128 bytes or has control characters |
-//! | `bad_event_name` | empty name or empty part, or an event type outside `[A-Za-z0-9_.-]{1,64}` |
+//! |                  | stored value is exactly the sent one); or an integer anywhere in the  |
+//! |                  | record is beyond 64 bits (it could only be stored rounded)            |
+//! | `bad_uuid`       | `event_uuid` is empty, longer than 128 bytes, has control characters  |
+//! |                  | or leading/trailing whitespace                                        |
+//! | `bad_event_name` | empty name or empty part, control characters, or an event type       |
+//! |                  | (first part, the partition value) outside `[A-Za-z0-9_.-]{1,64}`      |
 //! | `bad_timestamp`  | `created_at` before 2000-01-01 or from 2100-01-01 on (negative values, |
 //! |                  | milliseconds); far-future values inside the range are kept and counted |
 //! |                  | by the quality report instead                                         |
+//!
+//! Rules that are not rejections:
+//! - uuids are compared byte for byte and never normalised: `ABC` and `abc` are two events.
+//! - parts after the event type are free text (emoji, RTL marks, `/`, `=`, `%`, any number of
+//!   parts) and are stored exactly; only the event type reaches an object key.
+//! - integers between 2^63 and 2^64 are kept exactly (in `extra` when a declared integer
+//!   column cannot hold them).
 
 use schemas::partition::PartitionDate;
 use schemas::{EventName, columns};
-use serde_json::{Map, Value};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
+use serde_json::{Map, Number, Value};
 use std::fmt;
 
 /// Kinesis refuses records over 1 MiB; we apply the same bound to every source.
@@ -110,10 +124,13 @@ pub fn decode(data: &[u8]) -> Result<Event, Invalid> {
     if data.len() > MAX_RECORD_BYTES {
         return Err(invalid(
             QuarantineReason::TooLarge,
-            format!("record has {} bytes; the limit is {MAX_RECORD_BYTES}", data.len()),
+            format!(
+                "record is longer than the limit of {MAX_RECORD_BYTES} bytes ({} bytes kept in raw)",
+                data.len()
+            ),
         ));
     }
-    let value: Value = serde_json::from_slice(data)
+    let StrictValue(value) = serde_json::from_slice(data)
         .map_err(|e| invalid(QuarantineReason::InvalidJson, format!("not valid JSON: {e}")))?;
     let Value::Object(mut object) = value else {
         return Err(invalid(
@@ -134,7 +151,14 @@ pub fn decode(data: &[u8]) -> Result<Event, Invalid> {
     let uuid = uuid.map_err(with_ids)?;
     let name = name.map_err(with_ids)?;
     let created_at = created_at_seconds(created_at).map_err(with_ids)?;
+    check_integers(data, &object).map_err(with_ids)?;
     check_uuid(&uuid).map_err(with_ids)?;
+    if name.chars().any(char::is_control) {
+        return Err(with_ids(invalid(
+            QuarantineReason::BadEventName,
+            "event_name contains control characters".into(),
+        )));
+    }
     let parsed = EventName::parse(&name)
         .map_err(|e| with_ids(invalid(QuarantineReason::BadEventName, e.to_string())))?;
     let (event_type, event_subtype) = (
@@ -190,9 +214,9 @@ fn created_at_seconds(value: Option<Value>) -> Result<i64, Invalid> {
         )),
         Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
             let what = if n.is_f64() {
-                "a float"
+                "a float (or an integer beyond 64 bits)"
             } else {
-                "an integer beyond 64 bits"
+                "an integer beyond the signed 64-bit range"
             };
             invalid(
                 QuarantineReason::BadType,
@@ -219,10 +243,151 @@ fn check_uuid(uuid: &str) -> Result<(), Invalid> {
         ))
     } else if uuid.chars().any(char::is_control) {
         Some("event_uuid contains control characters".to_owned())
+    } else if uuid.starts_with(char::is_whitespace) || uuid.ends_with(char::is_whitespace) {
+        Some("event_uuid has leading or trailing whitespace (uuids are never trimmed)".to_owned())
     } else {
         None
     };
     problem.map_or(Ok(()), |detail| Err(invalid(QuarantineReason::BadUuid, detail)))
+}
+
+/// A record's integers beyond 64 bits: serde_json reads them as (rounded) floats, so the
+/// record is rejected rather than stored changed. Only a float that could be such an
+/// integer (integral, |x| >= 2^63) makes the raw bytes be scanned, so the usual record
+/// costs one walk over its parsed numbers.
+fn check_integers(data: &[u8], payload: &Map<String, Value>) -> Result<(), Invalid> {
+    if !payload.values().any(may_be_big_integer) {
+        return Ok(());
+    }
+    match big_integer_literal(data) {
+        Some(literal) => Err(invalid(
+            QuarantineReason::BadType,
+            format!("the integer {literal} is beyond 64 bits; it could only be stored rounded"),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn may_be_big_integer(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n
+            .as_f64()
+            .is_some_and(|f| n.is_f64() && f.fract() == 0.0 && f.abs() >= 9.2e18),
+        Value::Array(items) => items.iter().any(may_be_big_integer),
+        Value::Object(fields) => fields.values().any(may_be_big_integer),
+        _ => false,
+    }
+}
+
+/// The first integer literal outside strings that fits neither i64 nor u64 (the input is
+/// known to be valid JSON), shortened for messages.
+fn big_integer_literal(data: &[u8]) -> Option<String> {
+    let mut i = 0;
+    while i < data.len() {
+        match data[i] {
+            b'"' => {
+                i += 1;
+                while i < data.len() && data[i] != b'"' {
+                    i += if data[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                i += 1;
+                while i < data.len() && data[i].is_ascii_digit() {
+                    i += 1;
+                }
+                let integer = data.get(i).is_none_or(|b| !matches!(b, b'.' | b'e' | b'E'));
+                let text = std::str::from_utf8(&data[start..i]).unwrap_or_default();
+                if integer && text.parse::<i64>().is_err() && text.parse::<u64>().is_err() {
+                    let mut shown: String = text.chars().take(40).collect();
+                    if text.len() > 40 {
+                        shown.push_str("...");
+                    }
+                    return Some(shown);
+                }
+                while i < data.len() && matches!(data[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') {
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// A JSON value read like [`Value`], except that an object repeating a key is an error
+/// instead of keeping the last value: a record whose fields readers could disagree on
+/// (the first `event_uuid` or the last?) is quarantined whole.
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match object.entry(key) {
+                Entry::Occupied(taken) => {
+                    return Err(de::Error::custom(format_args!("duplicate key {:?}", taken.key())));
+                }
+                Entry::Vacant(slot) => {
+                    let StrictValue(value) = map.next_value()?;
+                    slot.insert(value);
+                }
+            }
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -421,10 +586,12 @@ mod tests {
         }
 
         fn envelope() -> impl Strategy<Value = Envelope> {
-            let uuid = "[^\\p{Cc}]{1,32}".prop_filter("128 bytes at most", |u| u.len() <= MAX_UUID_BYTES);
+            let uuid = "[^\\p{Cc}]{1,32}".prop_filter("128 bytes at most, not padded", |u| {
+                u.len() <= MAX_UUID_BYTES && u.trim() == u
+            });
             let name = (
                 "[A-Za-z0-9_.-]{1,64}",
-                proptest::collection::vec("[^:]{1,8}", 0..3),
+                proptest::collection::vec("[^:\\p{Cc}]{1,8}", 0..3),
             )
                 .prop_map(|(t, rest)| std::iter::once(t).chain(rest).collect::<Vec<_>>().join(":"));
             (uuid, name, MIN_CREATED_AT..MAX_CREATED_AT_EXCLUSIVE).prop_map(|(uuid, name, created_at)| {
@@ -546,6 +713,84 @@ mod tests {
                     prop_assert_eq!(bad.event_name.as_deref(), object[columns::EVENT_NAME].as_str());
                 }
             }
+        }
+    }
+
+    fn with_payload(payload: &str) -> Result<Event, Invalid> {
+        decode(
+            format!(r#"{{"event_uuid":"u","event_name":"a:b","created_at":1644838800,{payload}}}"#)
+                .as_bytes(),
+        )
+    }
+
+    #[test]
+    fn repeated_keys_are_rejected_at_any_depth() {
+        for payload in [
+            r#""event_uuid":"v""#,
+            r#""x":1,"x":1"#,
+            r#""x":{"y":1,"z":[{"k":1,"k":2}],"y":2}"#,
+        ] {
+            let bad = with_payload(payload).expect_err(payload);
+            assert_eq!(bad.reason, QuarantineReason::InvalidJson, "{payload}");
+            assert!(bad.detail.contains("duplicate key"), "{}", bad.detail);
+        }
+        let fine = with_payload(r#""x":{"x":{"x":1}},"y":[{"k":1},{"k":2}]"#).expect("distinct keys");
+        assert_eq!(fine.payload["y"][1]["k"], 2);
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_are_rejected_not_rounded() {
+        for payload in [
+            r#""n":18446744073709551616"#,
+            r#""n":-9223372036854775809"#,
+            r#""deep":[{"n":123456789012345678901234567890}]"#,
+        ] {
+            let bad = with_payload(payload).expect_err(payload);
+            assert_eq!(bad.reason, QuarantineReason::BadType, "{payload}");
+            assert!(bad.detail.contains("beyond 64 bits"), "{}", bad.detail);
+            assert_eq!(bad.event_uuid.as_deref(), Some("u"));
+        }
+        let kept = with_payload(
+            r#""u":18446744073709551615,"i":-9223372036854775808,"f":1e20,"s":"99999999999999999999999","g":2.5e30"#,
+        )
+        .expect("64-bit integers, floats and strings are fine");
+        assert_eq!(kept.payload["u"].as_u64(), Some(u64::MAX));
+        assert_eq!(kept.payload["i"].as_i64(), Some(i64::MIN));
+        assert_eq!(kept.payload["f"].as_f64(), Some(1e20));
+        assert_eq!(
+            reason(r#"{"event_uuid":"u","event_name":"a:b","created_at":99999999999999999999999}"#),
+            QuarantineReason::BadType
+        );
+        assert_eq!(
+            with_payload(r#""x":NaN"#).expect_err("NaN").reason,
+            QuarantineReason::InvalidJson
+        );
+        assert_eq!(
+            with_payload(r#""x":1e400"#).expect_err("beyond f64").reason,
+            QuarantineReason::InvalidJson
+        );
+    }
+
+    #[test]
+    fn uuids_are_exact_and_never_trimmed() {
+        let uuid = |u: &str| {
+            let input = serde_json::json!({"event_uuid": u, "event_name": "a:b", "created_at": 1644838800});
+            decode(input.to_string().as_bytes())
+        };
+        assert_eq!(uuid("ABC").expect("upper").event_uuid, "ABC");
+        assert_eq!(uuid("abc").expect("lower").event_uuid, "abc");
+        assert_eq!(uuid("a b").expect("inner space").event_uuid, "a b");
+        for padded in [" abc", "abc ", "\u{a0}abc", "abc\u{2003}"] {
+            assert_eq!(uuid(padded).expect_err(padded).reason, QuarantineReason::BadUuid);
+        }
+    }
+
+    #[test]
+    fn names_with_control_characters_are_rejected() {
+        for name in ["a:b\u{0}", "a:\u{1b}[31m", "a\tb"] {
+            let input = serde_json::json!({"event_uuid": "u", "event_name": name, "created_at": 1644838800});
+            let bad = decode(input.to_string().as_bytes()).expect_err(name);
+            assert_eq!(bad.reason, QuarantineReason::BadEventName, "{name:?}");
         }
     }
 

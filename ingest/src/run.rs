@@ -5,8 +5,14 @@
 //! modification time, so running the same file again is a retry (no new rows), while the
 //! same event in another file is a duplicate. Stdin gets a source unique to the run. Blank
 //! lines are not records.
+//!
+//! Memory is bounded whatever the input: a line longer than the record limit is read
+//! through without being buffered, only its first limit + 1 bytes are kept (so it is
+//! quarantined as `too_large`), and a batch ends at `batch_size` records or when the next
+//! record would take it past `batch_bytes`, whichever comes first.
 
 use crate::batch::{BatchProcessor, Counts};
+use crate::decode::MAX_RECORD_BYTES;
 use crate::error::IngestError;
 use crate::source::{SequenceNumber, SourceId, SourceRecord};
 use bytes::Bytes;
@@ -36,14 +42,22 @@ impl Input {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunOptions {
     pub batch_size: usize,
+    /// Input bytes per batch at most (a single record over it still makes a batch of one).
+    /// A batch's memory is a few times its input bytes (records, parsed events, manifest,
+    /// encoded files), so this bounds the run's memory.
+    pub batch_bytes: usize,
     /// Attempts per batch on retryable errors, as the event source mapping would retry.
     pub attempts: u32,
 }
+
+/// Default [`RunOptions::batch_bytes`]: 64 MiB.
+pub const DEFAULT_BATCH_BYTES: usize = 64 << 20;
 
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             batch_size: 10_000,
+            batch_bytes: DEFAULT_BATCH_BYTES,
             attempts: 5,
         }
     }
@@ -81,7 +95,8 @@ pub async fn run(
         inner: reader,
         read: 0,
     };
-    let mut lines = LineBatches::new(counter, shard, arrival_micros, options.batch_size.max(1));
+    let mut lines = LineBatches::new(counter, shard, arrival_micros, options.batch_size.max(1))
+        .with_batch_bytes(options.batch_bytes);
     let mut summary = RunSummary::default();
     while let Some(batch) = lines.next_batch().map_err(|e| input_error(input, e))? {
         let report = process_with_retries(processor, &batch, options.attempts).await?;
@@ -228,8 +243,15 @@ struct LineBatches<R> {
     shard: String,
     arrival_micros: i64,
     batch_size: usize,
+    batch_bytes: usize,
     line_number: u64,
+    /// A record read that did not fit the previous batch's byte budget.
+    carried: Option<SourceRecord>,
 }
+
+/// The longest part of a line that is kept: one byte over the record limit, so decoding
+/// sees it is too large.
+const KEPT_LINE_BYTES: usize = MAX_RECORD_BYTES + 1;
 
 impl<R: BufRead> LineBatches<R> {
     fn new(reader: R, shard: String, arrival_micros: i64, batch_size: usize) -> Self {
@@ -238,33 +260,99 @@ impl<R: BufRead> LineBatches<R> {
             shard,
             arrival_micros,
             batch_size,
+            batch_bytes: DEFAULT_BATCH_BYTES,
             line_number: 0,
+            carried: None,
         }
     }
 
+    fn with_batch_bytes(mut self, batch_bytes: usize) -> Self {
+        self.batch_bytes = batch_bytes.max(1);
+        self
+    }
+
     fn next_batch(&mut self) -> std::io::Result<Option<Vec<SourceRecord>>> {
-        let mut batch = Vec::with_capacity(self.batch_size.min(100_000));
+        let mut batch = Vec::with_capacity(self.batch_size.min(10_000));
+        let mut bytes = 0;
+        if let Some(record) = self.carried.take() {
+            bytes += record.data.len();
+            batch.push(record);
+        }
         let mut line = Vec::new();
         while batch.len() < self.batch_size {
-            line.clear();
-            if self.reader.read_until(b'\n', &mut line)? == 0 {
+            let Some(length) = read_bounded_line(&mut self.reader, &mut line)? else {
                 break;
-            }
+            };
             self.line_number += 1;
-            while matches!(line.last(), Some(b'\n' | b'\r')) {
-                line.pop();
+            if length > KEPT_LINE_BYTES as u64 {
+                tracing::warn!(
+                    line = self.line_number,
+                    bytes = length,
+                    "line over the record limit; its first {KEPT_LINE_BYTES} bytes go to quarantine"
+                );
             }
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            batch.push(SourceRecord {
+            let record = SourceRecord {
                 source: SourceId::new(self.shard.clone(), SequenceNumber::from_u64(self.line_number)),
                 arrival_micros: self.arrival_micros,
                 data: Bytes::copy_from_slice(&line),
-            });
+            };
+            if !batch.is_empty() && bytes + record.data.len() > self.batch_bytes {
+                self.carried = Some(record);
+                break;
+            }
+            bytes += record.data.len();
+            batch.push(record);
         }
         Ok((!batch.is_empty()).then_some(batch))
     }
+}
+
+/// Reads one line into `line` (cleared first) without its line ending, keeping at most
+/// [`KEPT_LINE_BYTES`] bytes and skipping the rest of a longer line. Returns the line's full
+/// length (before the cut, ending excluded), or `None` at the end of the input.
+pub(crate) fn read_bounded_line(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+) -> std::io::Result<Option<u64>> {
+    line.clear();
+    let mut length = 0u64;
+    let mut any = false;
+    loop {
+        let (used, done) = {
+            let chunk = match reader.fill_buf() {
+                Ok(chunk) => chunk,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            any = true;
+            let (part, used, done) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(at) => (&chunk[..at], at + 1, true),
+                None => (chunk, chunk.len(), false),
+            };
+            length += part.len() as u64;
+            let room = KEPT_LINE_BYTES.saturating_sub(line.len());
+            line.extend_from_slice(&part[..part.len().min(room)]);
+            (used, done)
+        };
+        reader.consume(used);
+        if done {
+            break;
+        }
+    }
+    if !any {
+        return Ok(None);
+    }
+    while matches!(line.last(), Some(b'\r')) {
+        line.pop();
+        length -= 1;
+    }
+    Ok(Some(length))
 }
 
 #[cfg(test)]
@@ -282,6 +370,44 @@ mod tests {
         let second = batches.next_batch().expect("read").expect("batch");
         assert_eq!(second[0].source.sequence.as_str(), "5");
         assert!(batches.next_batch().expect("read").is_none());
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_cut_without_being_buffered() {
+        let long = KEPT_LINE_BYTES * 3 + 17;
+        let mut text = b"{\"a\":1}\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', long));
+        text.extend_from_slice(b"\r\n{\"b\":2}");
+        // A small read buffer: the long line arrives in many chunks.
+        let reader = BufReader::with_capacity(4096, &text[..]);
+        let mut batches = LineBatches::new(reader, "file:x".into(), 5, 10);
+        let batch = batches.next_batch().expect("read").expect("batch");
+        assert_eq!(batch.len(), 3);
+        assert_eq!(batch[1].data.len(), KEPT_LINE_BYTES);
+        assert!(batch[1].data.iter().all(|&b| b == b'x'));
+        assert_eq!(batch[2].data.as_ref(), b"{\"b\":2}");
+        assert_eq!(batch[2].source.sequence.as_str(), "3");
+        let mut line = Vec::new();
+        let mut one = &b"abc\r\n"[..];
+        assert_eq!(read_bounded_line(&mut one, &mut line).expect("read"), Some(3));
+        assert_eq!(read_bounded_line(&mut one, &mut line).expect("read"), None);
+    }
+
+    #[test]
+    fn batches_end_at_the_byte_budget() {
+        let line = format!("{}\n", "y".repeat(299));
+        let text = line.repeat(10);
+        let mut batches = LineBatches::new(text.as_bytes(), "file:x".into(), 5, 100).with_batch_bytes(1_000);
+        let mut sizes = Vec::new();
+        let mut first_sequences = Vec::new();
+        while let Some(batch) = batches.next_batch().expect("read") {
+            sizes.push(batch.len());
+            first_sequences.push(batch[0].source.sequence.as_str().to_owned());
+        }
+        assert_eq!(sizes, [3, 3, 3, 1]);
+        assert_eq!(first_sequences, ["1", "4", "7", "10"]);
+        let mut one_each = LineBatches::new(text.as_bytes(), "file:x".into(), 5, 100).with_batch_bytes(10);
+        assert_eq!(one_each.next_batch().expect("read").expect("batch").len(), 1);
     }
 }
 

@@ -4,8 +4,7 @@
 mod common;
 
 use common::moto::Moto;
-use common::{check_invariant, read_lake};
-use ingest::source::{SequenceNumber, SourceId, SourceRecord};
+use common::{check_invariant, file_records, read_lake};
 use std::process::{Command, Output};
 
 fn ingest(args: &[&str], env: &[(&str, String)]) -> Output {
@@ -171,15 +170,5 @@ fn run_into_an_s3_lake_on_moto() {
         rows.quarantine.len() as u64,
         summary["quarantined"].as_u64().expect("quarantined")
     );
-    let records: Vec<SourceRecord> = std::fs::read_to_string(&input)
-        .expect("read")
-        .lines()
-        .enumerate()
-        .map(|(i, l)| SourceRecord {
-            source: SourceId::new("file:in.jsonl", SequenceNumber::from_u64(i as u64 + 1)),
-            arrival_micros: 0,
-            data: bytes::Bytes::from(l.to_owned()),
-        })
-        .collect();
-    check_invariant(&records, &rows).expect("invariant on S3");
+    check_invariant(&file_records(&input), &rows).expect("invariant on S3");
 }

@@ -4,11 +4,10 @@
 
 mod common;
 
-use common::{check_invariant, read_lake, registry};
+use common::{check_invariant, file_records, read_lake, registry};
 use ingest::batch::{BatchProcessor, ProcessorConfig};
 use ingest::generate::{GenerateConfig, generate};
 use ingest::run::{Input, RunOptions, RunSummary, run};
-use ingest::source::{SequenceNumber, SourceId, SourceRecord};
 use ingest::storage::{Lake, StoreOptions};
 use std::path::Path;
 
@@ -24,20 +23,6 @@ async fn ingest_file(lake_dir: &Path, input: &Path) -> RunSummary {
     run(&mut p, &Input::File(input.to_path_buf()), options, &mut |_, _| {})
         .await
         .expect("run")
-}
-
-fn records_of(path: &Path) -> Vec<SourceRecord> {
-    let name = path.file_name().expect("name").to_string_lossy();
-    std::fs::read_to_string(path)
-        .expect("read")
-        .lines()
-        .enumerate()
-        .map(|(i, line)| SourceRecord {
-            source: SourceId::new(format!("file:{name}"), SequenceNumber::from_u64(i as u64 + 1)),
-            arrival_micros: 0,
-            data: bytes::Bytes::from(line.to_owned()),
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -91,7 +76,7 @@ async fn rerunning_a_file_changes_nothing_and_a_copy_is_all_duplicates() {
     );
     assert_eq!(third.counts.quarantined, once.counts.quarantined);
     check_invariant(
-        &[records_of(&first), records_of(&copy)].concat(),
+        &[file_records(&first), file_records(&copy)].concat(),
         &read_lake(&lake).await,
     )
     .expect("invariant");

@@ -193,6 +193,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         let options = StoreOptions {
             endpoint_url: cli.endpoint_url.clone(),
             region: cli.region.clone(),
+            ..StoreOptions::default()
         };
         if let Command::Compact { .. } | Command::Stats { .. } = &cli.command {
             check_lake_exists(&cli.lake)?;

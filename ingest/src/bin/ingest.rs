@@ -20,7 +20,7 @@ use ingest::kinesis::replay::{ReplayPlan, parse_failure_records, ranges_for_stre
 use ingest::ledger::policy::LeasePolicy;
 use ingest::registry_dir::{INVALID_REGISTRY, load_or_embedded};
 use ingest::run::{Input, RunOptions, input_len, run};
-use ingest::storage::{Lake, StoreOptions};
+use ingest::storage::{Lake, StoreOptions, StoreRetry};
 use schemas::Registry;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -78,6 +78,18 @@ struct RunArgs {
     /// Records per batch (Kinesis delivers up to 10,000)
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     batch_size: u32,
+    /// Input bytes per batch at most (bounds memory; a larger single record is a batch alone)
+    #[arg(long, default_value_t = ingest::run::DEFAULT_BATCH_BYTES as u64, value_parser = clap::value_parser!(u64).range(1024..=4 << 30))]
+    batch_bytes: u64,
+    /// Attempts per batch when it fails with a retryable error (store, contention)
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    attempts: u32,
+    /// Retries of one S3 request (503 SlowDown, 5xx, connection errors) before the batch fails
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=100))]
+    store_retries: u32,
+    /// Seconds after a request's first attempt in which it may be retried
+    #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    store_retry_seconds: u32,
     /// How to print the summary
     #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
     summary: SummaryFormat,
@@ -243,7 +255,9 @@ fn main() {
         } => schema_command(registry.as_deref()),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        // One line, whatever the causes hold (a store error can carry a multi-line body).
+        let text = format!("{e:#}");
+        eprintln!("error: {}", text.split_whitespace().collect::<Vec<_>>().join(" "));
         std::process::exit(1);
     }
 }
@@ -264,6 +278,10 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
         let options = StoreOptions {
             endpoint_url: args.endpoint_url.clone(),
             region: args.region.clone(),
+            retry: StoreRetry {
+                max_retries: args.store_retries as usize,
+                timeout: std::time::Duration::from_secs(u64::from(args.store_retry_seconds)),
+            },
         };
         let lake = Lake::open(&args.lake, &options)?;
         let config = ProcessorConfig {
@@ -276,7 +294,10 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
         let writer = format!("ingest-run-{}", std::process::id());
         let mut processor = BatchProcessor::open(lake, &registry, &writer, config)
             .await
-            .with_context(|| format!("cannot open lake {}", args.lake))?;
+            .map_err(|e| {
+                let again = retry_hint(&e);
+                anyhow::Error::new(e).context(format!("cannot open lake {} ({again})", args.lake))
+            })?;
         let bar = progress_bar(input_len(&input));
         let mut on_progress = |records: u64, bytes: u64| {
             if let Some(bar) = &bar {
@@ -285,13 +306,18 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
         };
         let options = RunOptions {
             batch_size: args.batch_size as usize,
-            ..RunOptions::default()
+            batch_bytes: usize::try_from(args.batch_bytes).unwrap_or(usize::MAX),
+            attempts: args.attempts,
         };
         let summary = run(&mut processor, &input, options, &mut on_progress).await;
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        anyhow::Ok(summary.with_context(|| format!("ingesting {} into {}", args.input, args.lake))?)
+        let summary = summary.map_err(|e| {
+            let again = retry_hint(&e);
+            anyhow::Error::new(e).context(format!("ingesting {} into {} ({again})", args.input, args.lake))
+        })?;
+        anyhow::Ok(summary)
     })?;
     let mut out = std::io::stdout().lock();
     match args.summary {
@@ -305,6 +331,15 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether running the same command again can succeed, for error messages.
+fn retry_hint(error: &ingest::IngestError) -> &'static str {
+    if error.is_retryable() {
+        "transient; run the same command again: committed batches are kept, nothing is doubled"
+    } else {
+        "not retryable"
+    }
 }
 
 fn progress_bar(len: Option<u64>) -> Option<ProgressBar> {
@@ -550,6 +585,7 @@ fn consume_command(args: &ConsumeArgs) -> anyhow::Result<()> {
             &StoreOptions {
                 endpoint_url: kinesis.endpoint_url.clone(),
                 region: kinesis.region.clone(),
+                ..StoreOptions::default()
             },
         )?;
         let consumer = args.consumer.as_deref().unwrap_or(&args.walk.kinesis.stream);
@@ -585,6 +621,7 @@ fn invoke_command(args: &InvokeArgs) -> anyhow::Result<()> {
             &StoreOptions {
                 endpoint_url: kinesis.endpoint_url.clone(),
                 region: kinesis.region.clone(),
+                ..StoreOptions::default()
             },
         )?;
         let checkpoints = CheckpointStore::new(lake, &format!("invoke-{}", args.walk.kinesis.stream))?;

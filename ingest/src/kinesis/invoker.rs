@@ -14,7 +14,8 @@ use aws_sdk_kinesis::types::Record;
 
 /// Lambda's limit on a synchronous invocation's request, with room for the envelope.
 const MAX_EVENT_BYTES: usize = 5_500_000;
-/// JSON around one record besides its base64 data (eventID, ARN, names...).
+/// JSON around one record besides its base64 data and the variable fields counted apart
+/// (partition key, ARN, shard id, region): field names, sequence numbers, fixed values.
 const RECORD_OVERHEAD_BYTES: usize = 600;
 
 #[derive(Debug)]
@@ -88,7 +89,8 @@ impl LambdaInvoker {
 impl BatchSink for LambdaInvoker {
     async fn deliver(&mut self, shard_id: &str, records: &[Record]) -> Result<Delivery, IngestError> {
         let mut done = 0;
-        for chunk in payload_chunks(records) {
+        let per_record = self.stream_arn.len() + self.region.len() + shard_id.len();
+        for chunk in payload_chunks(records, per_record) {
             if let Some(retry_from) = self.invoke(shard_id, chunk).await? {
                 let done_in_chunk = chunk
                     .iter()
@@ -112,13 +114,17 @@ fn delivery(done: usize, retry_from: Option<SequenceNumber>) -> Delivery {
     }
 }
 
-/// Consecutive runs of records whose event stays under the payload limit.
-fn payload_chunks(records: &[Record]) -> Vec<&[Record]> {
+/// Consecutive runs of records whose event stays under the payload limit. `per_record` is
+/// the length of the texts every record repeats (stream ARN, region, shard id); a partition
+/// key (up to 256 characters) counts as if every character were escaped (`\uXXXX`).
+fn payload_chunks(records: &[Record], per_record: usize) -> Vec<&[Record]> {
     let mut chunks = Vec::new();
     let mut start = 0;
     let mut size = 0;
     for (i, record) in records.iter().enumerate() {
-        let record_size = record.data().as_ref().len().div_ceil(3) * 4 + RECORD_OVERHEAD_BYTES;
+        let key = record.partition_key().map_or(0, |k| k.chars().count() * 6);
+        let record_size =
+            record.data().as_ref().len().div_ceil(3) * 4 + RECORD_OVERHEAD_BYTES + per_record + key;
         if i > start && size + record_size > MAX_EVENT_BYTES {
             chunks.push(&records[start..i]);
             start = i;
@@ -138,9 +144,13 @@ mod tests {
     use aws_sdk_kinesis::primitives::Blob;
 
     fn record(seq: u64, bytes: usize) -> Record {
+        keyed(&seq.to_string(), bytes, "k")
+    }
+
+    fn keyed(seq: &str, bytes: usize, key: &str) -> Record {
         Record::builder()
-            .sequence_number(seq.to_string())
-            .partition_key("k")
+            .sequence_number(seq)
+            .partition_key(key)
             .data(Blob::new(vec![b'x'; bytes]))
             .build()
             .expect("record")
@@ -149,7 +159,7 @@ mod tests {
     #[test]
     fn events_stay_under_the_payload_limit() {
         let records: Vec<Record> = (1..=30).map(|i| record(i, 400_000)).collect();
-        let chunks = payload_chunks(&records);
+        let chunks = payload_chunks(&records, 40);
         assert!(chunks.len() > 1);
         assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 30);
         for chunk in &chunks {
@@ -158,7 +168,35 @@ mod tests {
             assert!(json.len() < 6 * 1024 * 1024, "{}", json.len());
         }
         let small: Vec<Record> = (1..=10).map(|i| record(i, 10)).collect();
-        assert_eq!(payload_chunks(&small).len(), 1);
-        assert!(payload_chunks(&[]).is_empty());
+        assert_eq!(payload_chunks(&small, 40).len(), 1);
+        assert!(payload_chunks(&[], 40).is_empty());
+    }
+
+    #[test]
+    fn many_small_records_with_long_keys_stay_under_the_limit() {
+        // 10,000 records (a full GetRecords answer) with 256-character keys and a long ARN:
+        // the envelope, not the data, is what must be counted.
+        let arn = format!(
+            "arn:aws:kinesis:eu-central-1:123456789012:stream/{}",
+            "s".repeat(128)
+        );
+        let key = "\u{1}".repeat(256);
+        let records: Vec<Record> = (0..10_000)
+            .map(|i| {
+                keyed(
+                    &format!("4959033827149025660855969253836157109592157598913{i:05}"),
+                    20,
+                    &key,
+                )
+            })
+            .collect();
+        let shard = "shardId-000000000000";
+        let chunks = payload_chunks(&records, arn.len() + "eu-central-1".len() + shard.len());
+        assert!(chunks.len() > 1);
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 10_000);
+        for chunk in chunks {
+            let json = serde_json::to_vec(&lambda_event(&arn, "eu-central-1", shard, chunk)).expect("json");
+            assert!(json.len() < 6 * 1024 * 1024, "{} bytes", json.len());
+        }
     }
 }

@@ -7,13 +7,12 @@
 
 use super::client::kinesis_error;
 use crate::error::IngestError;
-use crate::run::{Input, input_error, open_input};
+use crate::run::{Input, input_error, open_input, read_bounded_line};
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::time::{Duration, Instant};
 
 /// Kinesis' limit on one record: data plus partition key.
@@ -101,18 +100,13 @@ pub async fn produce(
     let mut line_number = 0u64;
     let mut read_bytes = 0u64;
     loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', &mut line)
-            .map_err(|e| input_error(input, e))?;
-        if n == 0 {
+        // Bounded: a line over the limit is skipped through, never buffered whole.
+        let Some(length) = read_bounded_line(&mut reader, &mut line).map_err(|e| input_error(input, e))?
+        else {
             break;
-        }
-        read_bytes += n as u64;
+        };
+        read_bytes += length + 1;
         line_number += 1;
-        while matches!(line.last(), Some(b'\n' | b'\r')) {
-            line.pop();
-        }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -121,7 +115,7 @@ pub async fn produce(
         if size > MAX_RECORD_BYTES {
             tracing::error!(
                 line = line_number,
-                bytes = size,
+                bytes = length.max(size as u64),
                 "record over Kinesis' 1 MiB limit; not sent"
             );
             summary.rejected_too_large += 1;

@@ -69,6 +69,7 @@ impl LambdaConfig {
             store: StoreOptions {
                 endpoint_url,
                 region: get("AWS_REGION").filter(|v| !v.is_empty()),
+                ..StoreOptions::default()
             },
             processor,
             log_filter: get("RUST_LOG")

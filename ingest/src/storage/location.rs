@@ -7,7 +7,9 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::{BackoffConfig, RetryConfig};
 use std::sync::Arc;
+use std::time::Duration;
 use url::Url;
 
 /// Overrides for the S3 client; everything else comes from the usual AWS environment.
@@ -16,6 +18,43 @@ pub struct StoreOptions {
     /// An S3-compatible endpoint (moto, MinIO). Defaults to `AWS_ENDPOINT_URL` when set.
     pub endpoint_url: Option<String>,
     pub region: Option<String>,
+    pub retry: StoreRetry,
+}
+
+/// How one S3 request is retried (on 5xx answers such as 503 SlowDown, 429 and connection
+/// errors) before its error reaches the batch, which `ingest run` and the Lambda then
+/// retry as a whole. Every retry waits exponentially longer (100 ms doubling, at most 15 s,
+/// with jitter). A batch error is reported as retryable, never dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreRetry {
+    /// Retries of one request after its first attempt (0: none).
+    pub max_retries: usize,
+    /// No retry starts later than this after the first attempt.
+    pub timeout: Duration,
+}
+
+impl Default for StoreRetry {
+    /// object_store's own defaults, stated here so they are visible and tunable.
+    fn default() -> Self {
+        StoreRetry {
+            max_retries: 10,
+            timeout: Duration::from_secs(180),
+        }
+    }
+}
+
+impl StoreRetry {
+    fn config(self) -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(15),
+                base: 2.0,
+            },
+            max_retries: self.max_retries,
+            retry_timeout: self.timeout,
+        }
+    }
 }
 
 /// An object store and the prefix of the lake inside it.
@@ -91,7 +130,9 @@ impl Lake {
             .host_str()
             .filter(|b| !b.is_empty())
             .ok_or_else(|| bad("no bucket name".into()))?;
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_retry(options.retry.config());
         let endpoint = options
             .endpoint_url
             .clone()
@@ -152,6 +193,7 @@ mod tests {
             &StoreOptions {
                 endpoint_url: Some("http://127.0.0.1:1".into()),
                 region: Some("us-east-1".into()),
+                ..StoreOptions::default()
             },
         )
         .expect("s3");

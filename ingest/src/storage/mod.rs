@@ -5,4 +5,4 @@ pub mod layout;
 pub mod location;
 
 pub use layout::{BatchId, Layout, TableKind};
-pub use location::{Lake, StoreOptions};
+pub use location::{Lake, StoreOptions, StoreRetry};

@@ -64,6 +64,22 @@ pub fn record(shard: &str, seq: u64, data: impl Into<String>) -> SourceRecord {
     }
 }
 
+/// The records `ingest run` makes of a JSON Lines file: source `file:<name>`, line numbers
+/// from 1 (arrival times are not part of a record's identity).
+pub fn file_records(path: &std::path::Path) -> Vec<SourceRecord> {
+    let name = path.file_name().expect("name").to_string_lossy();
+    std::fs::read_to_string(path)
+        .expect("read")
+        .lines()
+        .enumerate()
+        .map(|(i, line)| SourceRecord {
+            source: SourceId::new(format!("file:{name}"), SequenceNumber::from_u64(i as u64 + 1)),
+            arrival_micros: 0,
+            data: Bytes::from(line.to_owned()),
+        })
+        .collect()
+}
+
 /// How the event source mapping retries a failed batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryMode {
