@@ -237,13 +237,16 @@ def main():
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--kinesis-events", type=int, default=200_000)
     parser.add_argument("--profile", default="release")
+    parser.add_argument("--lakeq-profile", default=None,
+                        help="build profile of lakeq, which only checks the counts (default: --profile)")
     parser.add_argument("--work", default=os.path.join(OUT, "load"))
     parser.add_argument("--skip-run", action="store_true")
     parser.add_argument("--skip-kinesis", action="store_true")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     os.makedirs(OUT, exist_ok=True)
-    ingest, lakeq = binary(args.profile, "ingest"), binary(args.profile, "lakeq")
+    ingest = binary(args.profile, "ingest")
+    lakeq = binary(args.lakeq_profile or args.profile, "lakeq")
     results = {
         "machine": f"{os.cpu_count()} cores, {platform.platform()}",
         "load_average_at_start": os.getloadavg()[0],

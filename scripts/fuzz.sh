@@ -2,12 +2,14 @@
 # Runs every cargo-fuzz target in fuzz/ for a bounded time and prints, per target, the runs,
 # seconds, corpus size and crashes. Installs cargo-fuzz into ./.tools if it is absent.
 #
-#   scripts/fuzz.sh                 every target, FUZZ_SECONDS (default 20) each
-#   scripts/fuzz.sh --long          every target, FUZZ_LONG_SECONDS (default 600) each
+#   scripts/fuzz.sh                 every target, FUZZ_SECONDS (default 20) each, dev build
+#   scripts/fuzz.sh --long          every target, FUZZ_LONG_SECONDS (default 600) each, release
 #   scripts/fuzz.sh decode ledger   only these targets
 #
-# The targets are built once, in release mode with debug assertions and overflow checks,
-# without a sanitizer: the code under test is safe Rust (unsafe_code is forbidden), so
+# The bounded run builds the targets in the dev profile (unoptimised: the cold build of the
+# ingest crate's dependency tree with fuzzing flags is a few minutes instead of the release
+# build's much longer one, at fewer runs per second); --long builds them in release mode with
+# debug assertions and overflow checks. Both are built without a sanitizer: the code under test is safe Rust (unsafe_code is forbidden), so
 # AddressSanitizer finds nothing more there and would double the build and slow the runs.
 # FUZZ_SANITIZER=address brings it back. The corpus grows in fuzz/corpus/<target>/
 # (ignored); the committed seeds are fuzz/seeds/<target>/. A crash is saved under
@@ -18,10 +20,11 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 seconds=${FUZZ_SECONDS:-20}
+profile=(--dev)
 targets=()
 for arg in "$@"; do
   case $arg in
-    --long) seconds=${FUZZ_LONG_SECONDS:-600} ;;
+    --long) seconds=${FUZZ_LONG_SECONDS:-600}; profile=() ;;
     -*) echo "unknown option $arg" >&2; exit 2 ;;
     *) targets+=("$arg") ;;
   esac
@@ -37,7 +40,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 # The fuzz build has its own flags, so it never shares artifacts with the workspace's.
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$root/fuzz/target}
-flags=(--sanitizer "${FUZZ_SANITIZER:-none}" --fuzz-dir "$root/fuzz")
+flags=(--sanitizer "${FUZZ_SANITIZER:-none}" --fuzz-dir "$root/fuzz" "${profile[@]}")
 
 # One target builds alone; several build together (cargo fuzz build takes one name or none).
 only=()

@@ -387,13 +387,12 @@ fn generate_command(args: &GenerateArgs) -> anyhow::Result<()> {
     }
     let registry = Registry::embedded().context("the embedded schema registry is invalid")?;
     let config = GenerateConfig {
-        spacing_seconds: 3600.0 / args.events_per_hour,
         records: args.events,
         duplicate_rate: args.duplicate_rate,
         invalid_rate: args.invalid_rate,
         seed: args.seed,
         start: args.start,
-        ..GenerateConfig::default()
+        spacing_seconds: 3600.0 / args.events_per_hour,
     };
     let summary = match &args.output {
         Some(path) => {
