@@ -5,7 +5,8 @@
    the dedup ledger holds the whole day's uuids) and once at 1M events/day (ten days: the
    ledger's cache drops idle days, so memory stays flat). Checks the counts exactly against
    the generator's and the lake's rows with `lakeq`.
-2. 200,000 events through moto's Kinesis and S3 on loopback: a 4-shard stream, two
+2. 200,000 events through moto's Kinesis and S3 on loopback (bench/moto_server.py: the pinned
+   moto with its O(N^2) record puts made O(N)): a 4-shard stream, two
    `ingest consume` processes racing over every shard into one lake (each with its own
    checkpoints, so every record is delivered twice), then exact counts: the lake holds
    each unique event once, the second delivery of everything is a retry or a duplicate.
@@ -99,15 +100,17 @@ def lake_rows(lakeq, lake, env=None):
     return int(row["rows"]), int(row["uuids"])
 
 
-def run_ingest(ingest, lakeq, events, per_hour, work):
+def run_ingest(ingest, lakeq, events, per_hour, work, cache_mib=None):
     data = os.path.join(work, f"input-{events}-{int(per_hour)}.jsonl.gz")
     expected = generate(ingest, events, per_hour, data)
     lake = os.path.join(work, f"lake-{events}-{int(per_hour)}")
     subprocess.run(["rm", "-rf", lake], check=True)
     log(f"ingest run: {events:,} events at {per_hour:,.0f}/hour into {lake}")
     started = time.monotonic()
-    proc = subprocess.Popen([ingest, "run", "--input", data, "--lake", lake, "--summary", "json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [ingest, "run", "--input", data, "--lake", lake, "--summary", "json"]
+    if cache_mib is not None:
+        command += ["--ledger-cache-mib", str(cache_mib)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sampler = RssSampler(proc.pid)
     sampler.start()
     stdout, stderr = proc.communicate()
@@ -120,6 +123,7 @@ def run_ingest(ingest, lakeq, events, per_hour, work):
     result = {
         "events": events,
         "events_per_hour_of_event_time": per_hour,
+        "ledger_cache_mib": cache_mib or "default",
         "expected": expected,
         "summary": {k: summary[k] for k in
                     ("records_in", "written", "duplicates", "quarantined", "failed", "files",
@@ -148,13 +152,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run_kinesis(ingest, lakeq, events, work):
+def run_kinesis(ingest, lakeq, events, work, stock_moto=False):
     import boto3
 
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    moto = subprocess.Popen([os.path.join(REPO, ".venv", "bin", "moto_server"), "-H", "127.0.0.1",
-                             "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = ([os.path.join(REPO, ".venv", "bin", "moto_server")] if stock_moto
+              else [sys.executable, os.path.join(REPO, "bench", "moto_server.py")])
+    moto = subprocess.Popen(server + ["-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing",
                AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1", AWS_ALLOW_HTTP="true")
     try:
@@ -244,28 +250,37 @@ def main():
     parser.add_argument("--skip-one-day", action="store_true",
                         help="only the ten-day run (the one-day run shows growth, not a bound)")
     parser.add_argument("--skip-kinesis", action="store_true")
+    parser.add_argument("--ledger-cache-mib", type=int, default=None,
+                        help="ingest run's ledger cache budget (default: ingest's own)")
+    parser.add_argument("--stock-moto", action="store_true",
+                        help="run the unpatched moto_server (O(N^2) puts; see bench/moto_server.py)")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     os.makedirs(OUT, exist_ok=True)
     ingest = binary(args.profile, "ingest")
     lakeq = binary(args.lakeq_profile or args.profile, "lakeq")
-    results = {
+    path = os.path.join(OUT, "load.json")
+    results = json.load(open(path)) if os.path.exists(path) else {}
+    results.update({
         "machine": f"{os.cpu_count()} cores, {platform.platform()}",
         "load_average_at_start": os.getloadavg()[0],
-    }
+    })
+    suffix = "" if args.ledger_cache_mib is None else f"_cache_{args.ledger_cache_mib}mib"
 
     def save(name, result):
-        results[name] = result
-        with open(os.path.join(OUT, "load.json"), "w") as f:
+        results[name + suffix] = result
+        with open(path, "w") as f:
             json.dump(results, f, indent=2)
         log(f"{name}: {json.dumps(result)}")
 
     if not args.skip_run:
         if not args.skip_one_day:
-            save("run_one_day", run_ingest(ingest, lakeq, args.events, 1_000_000, args.work))
-        save("run_ten_days", run_ingest(ingest, lakeq, args.events, args.events / 240, args.work))
+            save("run_one_day", run_ingest(ingest, lakeq, args.events, 1_000_000, args.work,
+                                                  args.ledger_cache_mib))
+        save("run_ten_days", run_ingest(ingest, lakeq, args.events, args.events / 240, args.work,
+                                               args.ledger_cache_mib))
     if not args.skip_kinesis:
-        save("kinesis", run_kinesis(ingest, lakeq, args.kinesis_events, args.work))
+        save("kinesis", run_kinesis(ingest, lakeq, args.kinesis_events, args.work, args.stock_moto))
     print(json.dumps(results, indent=2))
 
 

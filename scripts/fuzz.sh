@@ -2,15 +2,15 @@
 # Runs every cargo-fuzz target in fuzz/ for a bounded time and prints, per target, the runs,
 # seconds, corpus size and crashes. Installs cargo-fuzz into ./.tools if it is absent.
 #
-#   scripts/fuzz.sh                 every target, FUZZ_SECONDS (default 20) each, dev build
-#   scripts/fuzz.sh --long          every target, FUZZ_LONG_SECONDS (default 600) each, release
+#   scripts/fuzz.sh                 every target, FUZZ_SECONDS (default 20) each
+#   scripts/fuzz.sh --long          every target, FUZZ_LONG_SECONDS (default 600) each
 #   scripts/fuzz.sh decode ledger   only these targets
 #
-# The bounded run builds the targets in the dev profile (unoptimised: the cold build of the
-# ingest crate's dependency tree with fuzzing flags is a few minutes instead of the release
-# build's much longer one, at fewer runs per second); --long builds them in release mode with
-# debug assertions and overflow checks. Both are built without a sanitizer: the code under test is safe Rust (unsafe_code is forbidden), so
-# AddressSanitizer finds nothing more there and would double the build and slow the runs.
+# The targets build in release mode with debug assertions and overflow checks (cargo fuzz's
+# default) against ingest's pure core (no `io` feature), which takes under two minutes cold.
+# They are built without a sanitizer: the code under test is safe Rust (unsafe_code is
+# forbidden), so AddressSanitizer finds nothing more there and would double the build and
+# slow the runs.
 # FUZZ_SANITIZER=address brings it back. The corpus grows in fuzz/corpus/<target>/
 # (ignored); the committed seeds are fuzz/seeds/<target>/. A crash is saved under
 # fuzz/artifacts/<target>/: copy it to fuzz/regressions/<target>/, where `cargo test`
@@ -20,11 +20,10 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 seconds=${FUZZ_SECONDS:-20}
-profile=(--dev)
 targets=()
 for arg in "$@"; do
   case $arg in
-    --long) seconds=${FUZZ_LONG_SECONDS:-600}; profile=() ;;
+    --long) seconds=${FUZZ_LONG_SECONDS:-600} ;;
     -*) echo "unknown option $arg" >&2; exit 2 ;;
     *) targets+=("$arg") ;;
   esac
@@ -40,7 +39,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 # The fuzz build has its own flags, so it never shares artifacts with the workspace's.
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$root/fuzz/target}
-flags=(--sanitizer "${FUZZ_SANITIZER:-none}" --fuzz-dir "$root/fuzz" "${profile[@]}")
+flags=(--sanitizer "${FUZZ_SANITIZER:-none}" --fuzz-dir "$root/fuzz")
 
 # One target builds alone; several build together (cargo fuzz build takes one name or none).
 only=()

@@ -9,6 +9,7 @@ pub enum IngestError {
     #[error("invalid lake URL {url:?}: {message}")]
     LakeUrl { url: String, message: String },
 
+    #[cfg(feature = "io")]
     #[error("object store {operation} {path}: {source}")]
     Store {
         operation: &'static str,
@@ -65,6 +66,7 @@ impl IngestError {
         IngestError::Encode(err.to_string())
     }
 
+    #[cfg(feature = "io")]
     pub(crate) fn store(
         operation: &'static str,
         path: impl std::fmt::Display,
@@ -81,6 +83,7 @@ impl IngestError {
     /// transient; bad configuration, bad input files and corrupt state are not.
     pub fn is_retryable(&self) -> bool {
         match self {
+            #[cfg(feature = "io")]
             IngestError::Store { source, .. } => !matches!(
                 source,
                 object_store::Error::PermissionDenied { .. }

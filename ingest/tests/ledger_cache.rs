@@ -1,6 +1,6 @@
 //! The ledger's warm cache is bounded by what a writer still writes, not by all it has seen:
-//! chains idle for longer than the cache policy are dropped, and dropping one is only a
-//! cache miss. A re-send of an evicted day's event is still a duplicate and a replay of an
+//! chains idle for longer than the cache policy are dropped, so are the least recently used
+//! ones while the cache is over its byte budget, and dropping one is only a cache miss. A re-send of an evicted day's event is still a duplicate and a replay of an
 //! evicted day's batch still a retry, because the chain is read back from the store.
 
 mod common;
@@ -45,7 +45,10 @@ async fn process(processor: &mut BatchProcessor, records: &[SourceRecord], total
 async fn idle_days_leave_the_cache_and_still_deduplicate_when_they_come_back() {
     let lake = Lake::open("memory://", &StoreOptions::default()).expect("lake");
     let config = ProcessorConfig {
-        cache: CachePolicy { idle_batches: 1 },
+        cache: CachePolicy {
+            idle_batches: 1,
+            ..CachePolicy::default()
+        },
         ..ProcessorConfig::default()
     };
     let mut processor = BatchProcessor::open(lake, registry(), "cache-test", config)
@@ -92,5 +95,74 @@ async fn idle_days_leave_the_cache_and_still_deduplicate_when_they_come_back() {
     assert_eq!(
         total.records_in,
         total.written + total.duplicates + total.quarantined + total.failed
+    );
+}
+
+/// Eight days, each batch holding the day's events and re-sends (from another shard) of a
+/// few of every earlier day's, so no day ever goes idle.
+async fn resends_to_every_past_day(cache: CachePolicy) -> (BatchProcessor, Counts) {
+    const RESENT_PER_DAY: usize = 20;
+    let lake = Lake::open("memory://", &StoreOptions::default()).expect("lake");
+    let config = ProcessorConfig {
+        cache,
+        ..ProcessorConfig::default()
+    };
+    let mut processor = BatchProcessor::open(lake, registry(), "budget-test", config)
+        .await
+        .expect("open");
+    let mut total = Counts::default();
+    for day in 0..8 {
+        let mut batch = day_records(day, "shard-a", day as u64 * PER_DAY + 1);
+        for past in 0..day {
+            let resent = day_records(past, "shard-b", (day * 1_000 + past) as u64 * PER_DAY + 1);
+            batch.extend(resent.into_iter().step_by(PER_DAY as usize / RESENT_PER_DAY));
+        }
+        let counts = process(&mut processor, &batch, &mut total).await;
+        assert_eq!(
+            (counts.written, counts.duplicates),
+            (PER_DAY, RESENT_PER_DAY as u64 * day as u64),
+            "day {day}: every re-send of an earlier day is a duplicate, evicted or not"
+        );
+    }
+    // An empty batch applies the policy and touches nothing.
+    process(&mut processor, &[], &mut total).await;
+    assert_eq!(total.written, 8 * PER_DAY);
+    assert_eq!(
+        total.records_in,
+        total.written + total.duplicates + total.quarantined + total.failed
+    );
+    (processor, total)
+}
+
+#[tokio::test]
+async fn a_byte_budget_bounds_the_cache_when_resends_keep_every_day_busy() {
+    const BUDGET: u64 = 48 * 1024;
+    let unbounded = CachePolicy {
+        idle_batches: u64::MAX,
+        max_bytes: u64::MAX,
+    };
+    let (control, _) = resends_to_every_past_day(unbounded).await;
+    let (_, control_bytes) = control.ledger().memory();
+    assert!(
+        control_bytes as u64 > 2 * BUDGET,
+        "the unbounded cache holds more than the budget ({control_bytes} bytes), or this test proves nothing"
+    );
+    assert_eq!(control.ledger().stats.evictions, 0);
+
+    let budget = CachePolicy {
+        max_bytes: BUDGET,
+        ..unbounded
+    };
+    let (bounded, _) = resends_to_every_past_day(budget).await;
+    let (cached_uuids, cached_bytes) = bounded.ledger().memory();
+    assert!(
+        cached_bytes as u64 <= BUDGET,
+        "{cached_bytes} bytes cached against a {BUDGET}-byte budget"
+    );
+    assert!(cached_uuids > 0, "the budget keeps what fits, not nothing");
+    assert!(bounded.ledger().stats.evictions > 0, "the budget dropped chains");
+    assert!(
+        bounded.ledger().stats.cold_loads > control.ledger().stats.cold_loads,
+        "evicted chains were read back when re-sends reached them"
     );
 }

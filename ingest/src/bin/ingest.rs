@@ -17,7 +17,7 @@ use ingest::kinesis::consumer::{
 use ingest::kinesis::invoker::LambdaInvoker;
 use ingest::kinesis::producer::{ProducePolicy, produce};
 use ingest::kinesis::replay::{ReplayPlan, parse_failure_records, ranges_for_stream};
-use ingest::ledger::policy::LeasePolicy;
+use ingest::ledger::policy::{CachePolicy, LeasePolicy};
 use ingest::registry_dir::{INVALID_REGISTRY, load_or_embedded};
 use ingest::run::{Input, RunOptions, input_len, run};
 use ingest::storage::{Lake, StoreOptions, StoreRetry};
@@ -105,6 +105,10 @@ struct RunArgs {
     /// Hash buckets per date for a new lake's dedup ledger
     #[arg(long, default_value_t = ingest::ledger::DEFAULT_BUCKETS, value_parser = clap::value_parser!(u32).range(1..=65_536))]
     ledger_buckets: u32,
+    /// Memory for cached dedup-ledger state, in MiB; beyond it the least recently used
+    /// chains are dropped and read back from the lake when needed
+    #[arg(long, default_value_t = ingest::ledger::policy::DEFAULT_CACHE_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    ledger_cache_mib: u64,
     /// Registry directory of *.json documents (default: the registry built into the binary)
     #[arg(long)]
     registry: Option<PathBuf>,
@@ -185,6 +189,10 @@ struct ConsumeArgs {
     /// Seconds after which another writer's unfinished claim may be taken over
     #[arg(long, default_value_t = 960)]
     lease_seconds: u32,
+    /// Memory for cached dedup-ledger state, in MiB; beyond it the least recently used
+    /// chains are dropped and read back from the lake when needed
+    #[arg(long, default_value_t = ingest::ledger::policy::DEFAULT_CACHE_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+    ledger_cache_mib: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -289,6 +297,7 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
                 lease_millis: i64::from(args.lease_seconds) * 1000,
             },
             buckets: args.ledger_buckets,
+            cache: cache_policy(args.ledger_cache_mib),
             ..ProcessorConfig::default()
         };
         let writer = format!("ingest-run-{}", std::process::id());
@@ -571,6 +580,13 @@ fn print_walk_summary(summary: &ConsumeSummary, format: SummaryFormat) -> anyhow
     Ok(())
 }
 
+fn cache_policy(mib: u64) -> CachePolicy {
+    CachePolicy {
+        max_bytes: mib << 20,
+        ..CachePolicy::default()
+    }
+}
+
 fn consume_command(args: &ConsumeArgs) -> anyhow::Result<()> {
     walk_options(&args.walk)?;
     replay_plan(&args.walk)?;
@@ -593,6 +609,7 @@ fn consume_command(args: &ConsumeArgs) -> anyhow::Result<()> {
             lease: LeasePolicy {
                 lease_millis: i64::from(args.lease_seconds) * 1000,
             },
+            cache: cache_policy(args.ledger_cache_mib),
             ..ProcessorConfig::default()
         };
         let writer = format!("ingest-consume-{}", std::process::id());

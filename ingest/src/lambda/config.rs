@@ -4,12 +4,13 @@
 
 use crate::batch::ProcessorConfig;
 use crate::error::IngestError;
-use crate::ledger::policy::LeasePolicy;
+use crate::ledger::policy::{CachePolicy, LeasePolicy};
 use crate::storage::StoreOptions;
 
 pub const LAKE_URL: &str = "EVENTLAKE_LAKE_URL";
 pub const LEASE_SECONDS: &str = "EVENTLAKE_LEASE_SECONDS";
 pub const LEDGER_BUCKETS: &str = "EVENTLAKE_LEDGER_BUCKETS";
+pub const LEDGER_CACHE_MIB: &str = "EVENTLAKE_LEDGER_CACHE_MIB";
 pub const PARALLELISM: &str = "EVENTLAKE_PARALLELISM";
 pub const ZSTD_LEVEL: &str = "EVENTLAKE_ZSTD_LEVEL";
 pub const S3_ENDPOINT_URL: &str = "EVENTLAKE_S3_ENDPOINT_URL";
@@ -43,6 +44,9 @@ impl LambdaConfig {
         let lease_seconds = number(&get, LEASE_SECONDS, 960, 60..=86_400)?;
         let buckets = number(&get, LEDGER_BUCKETS, u64::from(defaults.buckets), 1..=65_536)?;
         let parallelism = number(&get, PARALLELISM, defaults.parallelism as u64, 1..=256)?;
+        // Half the function's memory by default; the rest is for the batch and its files.
+        let function_mib = number(&get, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 2048, 128..=10_240)?;
+        let cache_mib = number(&get, LEDGER_CACHE_MIB, function_mib / 2, 1..=10_240)?;
         let zstd_level = number(&get, ZSTD_LEVEL, defaults.parquet.zstd_level as u64, 1..=22)?;
         let endpoint_url = get(S3_ENDPOINT_URL)
             .or_else(|| get("AWS_ENDPOINT_URL_S3"))
@@ -61,6 +65,10 @@ impl LambdaConfig {
             },
             buckets: buckets as u32,
             parallelism: parallelism as usize,
+            cache: CachePolicy {
+                max_bytes: cache_mib << 20,
+                ..defaults.cache
+            },
             ..defaults
         };
         processor.parquet.zstd_level = zstd_level as i32;
@@ -122,6 +130,27 @@ mod tests {
         assert_eq!(c.processor.buckets, crate::ledger::DEFAULT_BUCKETS);
         assert_eq!(c.log_filter, "info");
         assert_eq!(c.store.endpoint_url, None);
+        assert_eq!(
+            c.processor.cache.max_bytes,
+            1024 << 20,
+            "half of a 2,048 MB function"
+        );
+    }
+
+    #[test]
+    fn the_ledger_cache_follows_the_function_memory_unless_set() {
+        let sized =
+            config(&[(LAKE_URL, "s3://b/l"), ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")]).expect("valid");
+        assert_eq!(sized.processor.cache.max_bytes, 256 << 20);
+        let set = config(&[
+            (LAKE_URL, "s3://b/l"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512"),
+            (LEDGER_CACHE_MIB, "100"),
+        ])
+        .expect("valid");
+        assert_eq!(set.processor.cache.max_bytes, 100 << 20);
+        let err = config(&[(LAKE_URL, "s3://b/l"), (LEDGER_CACHE_MIB, "0")]).expect_err("zero");
+        assert!(err.to_string().contains(LEDGER_CACHE_MIB), "{err}");
     }
 
     #[test]

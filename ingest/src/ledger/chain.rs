@@ -94,25 +94,62 @@ impl Interner {
         &self.values[i as usize]
     }
 
-    fn heap_bytes(&self) -> usize {
-        self.values.iter().map(|v| v.len() + 16).sum::<usize>() * 2
+    fn len(&self) -> usize {
+        self.values.len()
     }
 }
 
-/// The claim that makes a source's record the event row for a uuid.
-#[derive(Debug, Clone)]
+/// What one interned string costs, roughly: its `Arc`, its slot in the list and in the index.
+const INTERNED_VALUE_BYTES: usize = 96;
+
+/// Sequence numbers (1 to 129 decimal digits) packed two digits to a byte behind a length
+/// byte, end to end in one buffer: a Kinesis sequence number takes 29 bytes instead of a
+/// 56-byte heap string and its pointer.
+#[derive(Debug, Default, Clone)]
+struct SequenceArena {
+    bytes: Vec<u8>,
+}
+
+impl SequenceArena {
+    /// Stores a validated sequence number and returns its offset.
+    fn push(&mut self, sequence: &SequenceNumber) -> u32 {
+        let offset = self.bytes.len() as u32;
+        let digits = sequence.as_str().as_bytes();
+        self.bytes.push(digits.len() as u8);
+        for pair in digits.chunks(2) {
+            let high = pair[0] - b'0';
+            let low = pair.get(1).map_or(0, |d| d - b'0');
+            self.bytes.push(high << 4 | low);
+        }
+        offset
+    }
+
+    fn get(&self, offset: u32) -> SequenceNumber {
+        let start = offset as usize;
+        let len = usize::from(self.bytes[start]);
+        let mut text = String::with_capacity(len);
+        for (i, byte) in self.bytes[start + 1..start + 1 + len.div_ceil(2)]
+            .iter()
+            .enumerate()
+        {
+            text.push(char::from(b'0' + (byte >> 4)));
+            if 2 * i + 1 < len {
+                text.push(char::from(b'0' + (byte & 0x0f)));
+            }
+        }
+        // Only parsed (so canonical, all-digit) numbers are pushed.
+        SequenceNumber::parse(&text).unwrap_or_else(|| SequenceNumber::from_u64(0))
+    }
+}
+
+/// The claim that makes a source's record the event row for a uuid: 16 bytes, every string
+/// interned or packed elsewhere in the chain.
+#[derive(Debug, Clone, Copy)]
 struct Claim {
-    sequence: Box<str>,
+    sequence: u32,
     shard: u32,
     batch: u32,
     event_type: u32,
-    committed_at_millis: i64,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Other {
-    batch: u32,
-    committed_at_millis: i64,
 }
 
 /// A claim as the processor sees it.
@@ -132,13 +169,20 @@ pub struct OtherView {
 }
 
 /// The state of one chain after `version` commits.
+///
+/// A batch commits to a chain once, so the commit time is kept per batch (that of the
+/// batch's latest commit in the chain) rather than per entry.
 #[derive(Debug, Clone, Default)]
 pub struct ChainState {
     pub version: u64,
     originals: HashMap<u128, Claim>,
-    others: HashMap<u128, Other>,
+    /// Source fingerprint -> interned batch.
+    others: HashMap<u128, u32>,
+    sequences: SequenceArena,
     shards: Interner,
     batches: Interner,
+    /// Commit time per interned batch.
+    committed_at: Vec<i64>,
     types: Interner,
 }
 
@@ -148,27 +192,35 @@ impl ChainState {
     }
 
     pub fn other(&self, source_fp: u128) -> Option<OtherView> {
-        self.others.get(&source_fp).map(|o| OtherView {
-            batch: self.batch_id(o.batch),
-            committed_at_millis: o.committed_at_millis,
+        self.others.get(&source_fp).map(|&batch| OtherView {
+            batch: self.batch_id(batch),
+            committed_at_millis: self.committed_at[batch as usize],
         })
     }
 
     fn claim_view(&self, c: &Claim) -> ClaimView {
         ClaimView {
-            source: SourceId::new(
-                self.shards.get(c.shard),
-                SequenceNumber::parse(&c.sequence).unwrap_or_else(|| SequenceNumber::from_u64(0)),
-            ),
+            source: SourceId::new(self.shards.get(c.shard), self.sequences.get(c.sequence)),
             batch: self.batch_id(c.batch),
             event_type: self.types.get(c.event_type).to_owned(),
-            committed_at_millis: c.committed_at_millis,
+            committed_at_millis: self.committed_at[c.batch as usize],
         }
     }
 
     fn batch_id(&self, i: u32) -> BatchId {
         // Only ids that parsed are interned.
         BatchId::parse(self.batches.get(i)).unwrap_or_else(|| BatchId::new(0, 0))
+    }
+
+    /// Interns a batch id (already validated) and records `at` as its commit time.
+    fn intern_batch(&mut self, batch: &str, at: i64) -> u32 {
+        let i = self.batches.intern(batch);
+        if i as usize == self.committed_at.len() {
+            self.committed_at.push(at);
+        } else {
+            self.committed_at[i as usize] = at;
+        }
+        i
     }
 
     pub fn uuids(&self) -> usize {
@@ -199,9 +251,9 @@ impl ChainState {
             .map(|claim| {
                 let uuid = parse_hash(&claim.uuid)
                     .ok_or_else(|| corrupt(path, format!("bad uuid hash {:?}", claim.uuid)))?;
-                SequenceNumber::parse(&claim.sequence)
+                let sequence = SequenceNumber::parse(&claim.sequence)
                     .ok_or_else(|| corrupt(path, "bad sequence number".into()))?;
-                Ok((uuid, claim))
+                Ok((uuid, sequence, claim))
             })
             .collect::<Result<Vec<_>, IngestError>>()?;
         let others = doc
@@ -211,31 +263,18 @@ impl ChainState {
                 parse_hash(other).ok_or_else(|| corrupt(path, format!("bad source fingerprint {other:?}")))
             })
             .collect::<Result<Vec<_>, IngestError>>()?;
-        let batch = self.batches.intern(batch_id.as_str());
-        for (uuid, claim) in claims {
-            self.apply_claim(uuid, claim, batch, doc.committed_at_millis);
+        let batch = self.intern_batch(batch_id.as_str(), doc.committed_at_millis);
+        for (uuid, sequence, claim) in claims {
+            self.apply_claim(uuid, &sequence, claim, batch);
         }
         for fp in others {
-            self.others.insert(
-                fp,
-                Other {
-                    batch,
-                    committed_at_millis: doc.committed_at_millis,
-                },
-            );
+            self.others.insert(fp, batch);
         }
         self.version = version;
         Ok(())
     }
 
-    fn apply_claim(&mut self, uuid: u128, claim: &ClaimDoc, batch: u32, at: i64) {
-        let entry = Claim {
-            sequence: claim.sequence.clone().into_boxed_str(),
-            shard: self.shards.intern(&claim.shard),
-            batch,
-            event_type: self.types.intern(&claim.event_type),
-            committed_at_millis: at,
-        };
+    fn apply_claim(&mut self, uuid: u128, sequence: &SequenceNumber, claim: &ClaimDoc, batch: u32) {
         let current_batch = self
             .originals
             .get(&uuid)
@@ -243,14 +282,19 @@ impl ChainState {
         // A writer commits version N+1 only from the state at N, so a plain claim meets an
         // empty slot and a takeover meets the aborted claim it names. Anything else is
         // ignored: the first claim stands.
-        match (&claim.replaces, current_batch) {
-            (None, None) => {
-                self.originals.insert(uuid, entry);
-            }
-            (Some(replaced), Some(current)) if *replaced == current => {
-                self.originals.insert(uuid, entry);
-            }
-            _ => {}
+        let takes_slot = match (&claim.replaces, current_batch) {
+            (None, None) => true,
+            (Some(replaced), Some(current)) => *replaced == current,
+            _ => false,
+        };
+        if takes_slot {
+            let entry = Claim {
+                sequence: self.sequences.push(sequence),
+                shard: self.shards.intern(&claim.shard),
+                batch,
+                event_type: self.types.intern(&claim.event_type),
+            };
+            self.originals.insert(uuid, entry);
         }
     }
 
@@ -264,17 +308,17 @@ impl ChainState {
             doc.originals.push(CheckpointClaim {
                 uuid: format!("{uuid:032x}"),
                 shard: self.shards.get(c.shard).to_owned(),
-                sequence: c.sequence.to_string(),
+                sequence: self.sequences.get(c.sequence).to_string(),
                 event_type: self.types.get(c.event_type).to_owned(),
                 batch: self.batches.get(c.batch).to_owned(),
-                committed_at_millis: c.committed_at_millis,
+                committed_at_millis: self.committed_at[c.batch as usize],
             });
         }
-        for (fp, o) in &self.others {
+        for (fp, &batch) in &self.others {
             doc.others.push((
                 format!("{fp:032x}"),
-                self.batches.get(o.batch).to_owned(),
-                o.committed_at_millis,
+                self.batches.get(batch).to_owned(),
+                self.committed_at[batch as usize],
             ));
         }
         doc.originals.sort_by(|a, b| a.uuid.cmp(&b.uuid));
@@ -288,19 +332,21 @@ impl ChainState {
             version: doc.version,
             ..ChainState::default()
         };
+        state.originals.reserve(doc.originals.len());
+        state.others.reserve(doc.others.len());
         for c in &doc.originals {
             let uuid = parse_hash(&c.uuid).ok_or_else(|| corrupt(path, "bad uuid hash".into()))?;
             BatchId::parse(&c.batch).ok_or_else(|| corrupt(path, "bad batch id".into()))?;
-            SequenceNumber::parse(&c.sequence).ok_or_else(|| corrupt(path, "bad sequence number".into()))?;
+            let sequence = SequenceNumber::parse(&c.sequence)
+                .ok_or_else(|| corrupt(path, "bad sequence number".into()))?;
             if state.originals.contains_key(&uuid) {
                 return Err(corrupt(path, format!("uuid hash {} is listed twice", c.uuid)));
             }
             let claim = Claim {
-                sequence: c.sequence.clone().into_boxed_str(),
+                sequence: state.sequences.push(&sequence),
                 shard: state.shards.intern(&c.shard),
-                batch: state.batches.intern(&c.batch),
+                batch: state.intern_batch(&c.batch, c.committed_at_millis),
                 event_type: state.types.intern(&c.event_type),
-                committed_at_millis: c.committed_at_millis,
             };
             state.originals.insert(uuid, claim);
         }
@@ -313,29 +359,22 @@ impl ChainState {
                     format!("source fingerprint {fp:032x} is listed twice"),
                 ));
             }
-            let batch = state.batches.intern(batch);
-            state.others.insert(
-                fp,
-                Other {
-                    batch,
-                    committed_at_millis: *at,
-                },
-            );
+            let batch = state.intern_batch(batch, *at);
+            state.others.insert(fp, batch);
         }
         Ok(state)
     }
 
-    /// Approximate heap bytes held by this state (for the memory figures).
+    /// Approximate heap bytes held by this state, in constant time (the cache budget reads
+    /// it for every chain before every batch).
     pub fn approx_bytes(&self) -> usize {
         let claim_slot = size_of::<(u128, Claim)>() + 1;
-        let other_slot = size_of::<(u128, Other)>() + 1;
-        let sequences: usize = self.originals.values().map(|c| c.sequence.len()).sum();
+        let other_slot = size_of::<(u128, u32)>() + 1;
         self.originals.capacity() * claim_slot
             + self.others.capacity() * other_slot
-            + sequences
-            + self.shards.heap_bytes()
-            + self.batches.heap_bytes()
-            + self.types.heap_bytes()
+            + self.sequences.bytes.capacity()
+            + self.committed_at.capacity() * size_of::<i64>()
+            + (self.shards.len() + self.batches.len() + self.types.len()) * INTERNED_VALUE_BYTES
     }
 }
 
@@ -414,6 +453,31 @@ mod tests {
         assert_eq!(restored.original(10), state.original(10));
         assert_eq!(restored.other(99), state.other(99));
         assert_eq!(restored.version, 4);
+    }
+
+    #[test]
+    fn sequence_numbers_pack_and_unpack_exactly() {
+        let mut arena = SequenceArena::default();
+        let texts = [
+            "0",
+            "7",
+            "10",
+            "123",
+            "4959033827149025660855969253836157109592157598913000001",
+        ];
+        let long = "9".repeat(129);
+        let numbers: Vec<SequenceNumber> = texts
+            .iter()
+            .copied()
+            .chain([long.as_str()])
+            .map(|t| SequenceNumber::parse(t).expect("valid"))
+            .collect();
+        let offsets: Vec<u32> = numbers.iter().map(|n| arena.push(n)).collect();
+        for (n, offset) in numbers.iter().zip(offsets) {
+            assert_eq!(&arena.get(offset), n);
+        }
+        // A length byte, then half a byte per digit: "0", "7", "10", "123", 55 digits, 129 digits.
+        assert_eq!(arena.bytes.len(), 2 + 2 + 2 + 3 + (1 + 28) + (1 + 65));
     }
 
     #[test]

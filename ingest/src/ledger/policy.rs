@@ -85,20 +85,35 @@ impl CheckpointPolicy {
     }
 }
 
-/// When the warm cache drops a chain's state: once no batch has touched it for more than
-/// `idle_batches` batches. A long-running writer (a consumer running for weeks, a Lambda
-/// container living across midnight) would otherwise keep every day's uuids it ever saw;
-/// with this it keeps the days it is still writing. A dropped chain is only a cache miss:
-/// its next use reads it back from the store (checkpoint and later commits).
+/// When the warm cache drops a chain's state:
+/// - once no batch has touched it for more than `idle_batches` batches. A long-running
+///   writer (a consumer running for weeks, a Lambda container living across midnight) would
+///   otherwise keep every day's uuids it ever saw; with this it keeps the days it is still
+///   writing;
+/// - while the cached states hold more than `max_bytes`, least recently used first. Re-sends
+///   spread over many past days keep every day busy, so idleness alone would not bound
+///   memory.
+///
+/// The ledger applies both before each batch, so a batch's own chains are never dropped
+/// under it and the budget can be exceeded by what one batch touches. A dropped chain is
+/// only a cache miss: its next use reads it back from the store (checkpoint and later
+/// commits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CachePolicy {
     pub idle_batches: u64,
+    pub max_bytes: u64,
 }
+
+/// Default [`CachePolicy::max_bytes`]: 1 GiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 1 << 30;
 
 impl Default for CachePolicy {
     /// 100 batches: with Kinesis' 10,000-record batches at 1M events/hour, about an hour.
     fn default() -> Self {
-        CachePolicy { idle_batches: 100 }
+        CachePolicy {
+            idle_batches: 100,
+            max_bytes: DEFAULT_CACHE_BYTES,
+        }
     }
 }
 
@@ -106,6 +121,11 @@ impl CachePolicy {
     /// `last_used` and `now` count batches since the ledger was opened.
     pub fn should_evict(&self, last_used: u64, now: u64) -> bool {
         now.saturating_sub(last_used) > self.idle_batches
+    }
+
+    /// Whether the cache must drop its least recently used chain to get within budget.
+    pub fn should_shed(&self, cached_bytes: u64) -> bool {
+        cached_bytes > self.max_bytes
     }
 }
 
@@ -147,10 +167,23 @@ mod tests {
 
     #[test]
     fn chains_are_dropped_only_after_the_idle_horizon() {
-        let cache = CachePolicy { idle_batches: 2 };
+        let cache = CachePolicy {
+            idle_batches: 2,
+            ..CachePolicy::default()
+        };
         assert!(!cache.should_evict(10, 10));
         assert!(!cache.should_evict(10, 12));
         assert!(cache.should_evict(10, 13));
         assert!(!cache.should_evict(10, 3), "a use after now never evicts");
+    }
+
+    #[test]
+    fn the_cache_sheds_only_beyond_its_budget() {
+        let cache = CachePolicy {
+            max_bytes: 100,
+            ..CachePolicy::default()
+        };
+        assert!(!cache.should_shed(0) && !cache.should_shed(100));
+        assert!(cache.should_shed(101));
     }
 }
