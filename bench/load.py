@@ -187,11 +187,14 @@ def run_kinesis(ingest, lakeq, events, work, stock_moto=False):
         produce_s = time.monotonic() - started
         log("consume: two consumers racing over all 4 shards")
         started = time.monotonic()
+        # Different GetRecords sizes cut the shards into different batches, so the two
+        # consumers' claims overlap instead of one trailing the other batch for batch.
         consumers = [
             subprocess.Popen([ingest, "consume", "--stream", "load", "--lake", "s3://load/lake",
-                              "--consumer", name, "--until-idle", "5", "--summary", "json"],
+                              "--consumer", name, "--batch-size", str(size), "--until-idle", "5",
+                              "--summary", "json"],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for name in ("racer-a", "racer-b")
+            for name, size in (("racer-a", 10_000), ("racer-b", 2_500))
         ]
         summaries = []
         for proc in consumers:
@@ -204,7 +207,8 @@ def run_kinesis(ingest, lakeq, events, work, stock_moto=False):
     finally:
         moto.terminate()
         moto.wait()
-    fields = ("records_done", "written", "duplicates", "quarantined", "already_committed", "failed")
+    fields = ("records_done", "written", "duplicates", "quarantined", "already_committed", "failed",
+              "deliveries", "retried_deliveries")
     per_consumer = [{k: s.get(k) for k in fields} for s in summaries]
     total = {k: sum(s.get(k) or 0 for s in summaries) for k in fields}
     result = {

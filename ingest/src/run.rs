@@ -3,8 +3,9 @@
 //!
 //! Each line's source is (`file:<file name>`, line number), its arrival time the file's
 //! modification time, so running the same file again is a retry (no new rows), while the
-//! same event in another file is a duplicate. Stdin gets a source unique to the run. Blank
-//! lines are not records.
+//! same event in a file of another name is a duplicate. A file rewritten under the same
+//! name is the same source: a line at a position already committed counts as done, whatever
+//! it now holds. Stdin gets a source unique to the run. Blank lines are not records.
 //!
 //! Memory is bounded whatever the input: a line longer than the record limit is read
 //! through without being buffered, only its first limit + 1 bytes are kept (so it is
@@ -284,14 +285,16 @@ impl<R: BufRead> LineBatches<R> {
                 break;
             };
             self.line_number += 1;
-            if length > KEPT_LINE_BYTES as u64 {
+            let cut = length > line.len() as u64;
+            if length > MAX_RECORD_BYTES as u64 {
                 tracing::warn!(
                     line = self.line_number,
                     bytes = length,
                     "line over the record limit; its first {KEPT_LINE_BYTES} bytes go to quarantine"
                 );
             }
-            if line.iter().all(u8::is_ascii_whitespace) {
+            // Only a whole line can be blank: a cut one may hide a record past the cut.
+            if !cut && line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
             let record = SourceRecord {
@@ -310,9 +313,10 @@ impl<R: BufRead> LineBatches<R> {
     }
 }
 
-/// Reads one line into `line` (cleared first) without its line ending, keeping at most
-/// [`KEPT_LINE_BYTES`] bytes and skipping the rest of a longer line. Returns the line's full
-/// length (before the cut, ending excluded), or `None` at the end of the input.
+/// Reads one line into `line` (cleared first) without its line ending (`\n` or `\r\n`),
+/// keeping at most [`KEPT_LINE_BYTES`] bytes and skipping the rest of a longer line. Returns
+/// the line's full length (before the cut, ending excluded), or `None` at the end of the
+/// input. A cut line keeps its first bytes exactly, so it stays longer than any record.
 pub(crate) fn read_bounded_line(
     reader: &mut impl BufRead,
     line: &mut Vec<u8>,
@@ -348,7 +352,8 @@ pub(crate) fn read_bounded_line(
     if !any {
         return Ok(None);
     }
-    while matches!(line.last(), Some(b'\r')) {
+    // A `\r` before the `\n` is part of the line ending, and only a whole line has its end.
+    if length == line.len() as u64 && line.last() == Some(&b'\r') {
         line.pop();
         length -= 1;
     }
@@ -391,6 +396,27 @@ mod tests {
         let mut one = &b"abc\r\n"[..];
         assert_eq!(read_bounded_line(&mut one, &mut line).expect("read"), Some(3));
         assert_eq!(read_bounded_line(&mut one, &mut line).expect("read"), None);
+    }
+
+    #[test]
+    fn a_cut_line_is_never_blank_nor_shortened_to_fit() {
+        // Over a MiB of spaces, then a record: blank in its kept part, but not a blank line.
+        let mut text = vec![b' '; KEPT_LINE_BYTES + 10];
+        text.extend_from_slice(b"{\"event_uuid\":\"u\"}\n");
+        // Exactly the record limit, then `\r` and more: the `\r` is inside the line, not its end.
+        let mut padded = b"{\"a\":1}".to_vec();
+        padded.resize(MAX_RECORD_BYTES, b' ');
+        text.extend_from_slice(&padded);
+        text.extend_from_slice(b"\rX\n");
+        // Exactly the record limit, ended by `\r\n`: a whole record.
+        text.extend_from_slice(&padded);
+        text.extend_from_slice(b"\r\n");
+        let mut batches = LineBatches::new(&text[..], "file:x".into(), 5, 10);
+        let batch = batches.next_batch().expect("read").expect("batch");
+        let sizes: Vec<usize> = batch.iter().map(|r| r.data.len()).collect();
+        assert_eq!(sizes, [KEPT_LINE_BYTES, KEPT_LINE_BYTES, MAX_RECORD_BYTES]);
+        let sequences: Vec<&str> = batch.iter().map(|r| r.source.sequence.as_str()).collect();
+        assert_eq!(sequences, ["1", "2", "3"]);
     }
 
     #[test]

@@ -89,8 +89,10 @@ pub struct SourceRecord {
 
 impl SourceRecord {
     /// A 128-bit fingerprint of the record: its source position and its bytes. A replay of
-    /// the same record matches; different bytes at the same position (a rewritten input
-    /// file) never pass for a retry.
+    /// the same record matches. It keys the ledger's duplicate and quarantine entries, so
+    /// different bytes at a position recorded there are not taken for that record; an
+    /// original claim is matched by position alone (Kinesis never changes the bytes at a
+    /// sequence number; for files see `run`).
     pub fn fingerprint(&self) -> u128 {
         let mut hasher = Md5::new();
         hasher.update(self.source.shard_id.as_bytes());

@@ -46,7 +46,7 @@ pub struct ProcessorConfig {
     pub parallelism: usize,
     /// Hash buckets per date for a new lake (an existing lake keeps its own).
     pub buckets: u32,
-    /// When the ledger's warm cache drops an idle chain.
+    /// When the ledger's warm cache drops a chain: idle, or least recently used over budget.
     pub cache: CachePolicy,
 }
 

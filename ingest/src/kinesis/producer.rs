@@ -107,7 +107,8 @@ pub async fn produce(
         };
         read_bytes += length + 1;
         line_number += 1;
-        if line.iter().all(u8::is_ascii_whitespace) {
+        // Only a whole line can be blank: a cut one may hide a record past the cut.
+        if length == line.len() as u64 && line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         let key = partition_key(&line);

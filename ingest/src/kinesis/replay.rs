@@ -71,10 +71,35 @@ impl ReplayPlan {
             }
             range.end = Some(end);
         }
+        let named: Vec<String> = plan.ranges.keys().cloned().collect();
         for range in failure_records {
-            plan.add(range)?;
+            if named.contains(&range.shard_id) {
+                plan.add(range)?;
+            } else {
+                plan.cover(range);
+            }
         }
         Ok(plan)
+    }
+
+    /// Adds a failure record's range, widening the shard's range when an earlier record
+    /// named the same shard (retried or bisected batches each send one). Records between
+    /// two failed ranges are replayed too: they are retries of committed records, so the
+    /// ledger answers them without writing anything.
+    fn cover(&mut self, range: ShardRange) {
+        match self.ranges.get_mut(&range.shard_id) {
+            None => {
+                self.ranges.insert(range.shard_id.clone(), range);
+            }
+            Some(current) => {
+                current.start = current.start.clone().min(range.start);
+                current.end = match (current.end.take(), range.end) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+                current.expected_records = None;
+            }
+        }
     }
 
     fn add(&mut self, range: ShardRange) -> Result<(), IngestError> {
@@ -184,7 +209,9 @@ fn collect_batches(
             "{what} is not a Lambda on-failure record: it has no KinesisBatchInfo (pass the JSON the event source mapping sent to its on-failure queue or topic)"
         ))
     };
-    if depth > 2 {
+    // The deepest wrapping: `aws sqs receive-message` output of an SNS notification
+    // delivered to SQS without raw message delivery (Messages -> Body -> Message).
+    if depth > 3 {
         return Err(not_a_record());
     }
     if let Some(info) = doc.get("KinesisBatchInfo") {
@@ -315,8 +342,40 @@ mod tests {
         let direct = parse_failure_records("a", FIXTURE.as_bytes()).expect("direct");
         assert_eq!(parse_failure_records("b", sns.as_bytes()).expect("sns"), direct);
         assert_eq!(parse_failure_records("c", sqs.as_bytes()).expect("sqs"), direct);
+        let sns_in_sqs = serde_json::json!({"Messages": [{"MessageId": "m", "Body": sns}]}).to_string();
+        assert_eq!(
+            parse_failure_records("e", sns_in_sqs.as_bytes()).expect("sns in sqs"),
+            direct
+        );
         let empty = serde_json::json!({"Messages": []}).to_string();
         assert!(parse_failure_records("d", empty.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn failure_records_of_one_shard_widen_its_range() {
+        let range = |start: &str, end: &str| ShardRange {
+            shard_id: "shardId-1".into(),
+            start: seq(start),
+            end: Some(seq(end)),
+            expected_records: Some(2),
+        };
+        let plan = ReplayPlan::new(
+            &[],
+            &[],
+            vec![range("20", "29"), range("5", "9"), range("12", "14")],
+        )
+        .expect("merged");
+        let merged = plan.get("shardId-1").expect("one range");
+        assert_eq!(
+            (&merged.start, merged.end.as_ref()),
+            (&seq("5"), Some(&seq("29")))
+        );
+        assert_eq!(
+            merged.expected_records, None,
+            "the widened range's count is unknown"
+        );
+        let err = ReplayPlan::new(&["shardId-1=3".into()], &[], vec![range("5", "9")]).expect_err("--at too");
+        assert!(err.to_string().contains("named twice"), "{err}");
     }
 
     #[test]

@@ -111,9 +111,21 @@ struct SequenceArena {
 }
 
 impl SequenceArena {
-    /// Stores a validated sequence number and returns its offset.
+    /// The bytes a sequence number takes in the arena.
+    fn packed_len(sequence: &SequenceNumber) -> usize {
+        1 + sequence.as_str().len().div_ceil(2)
+    }
+
+    /// Whether `extra` more bytes keep every offset within `u32` (about 148 million Kinesis
+    /// sequence numbers in one chain).
+    fn has_room(&self, extra: usize) -> bool {
+        self.bytes.len().saturating_add(extra) <= u32::MAX as usize
+    }
+
+    /// Stores a validated sequence number and returns its offset; the caller checked
+    /// [`SequenceArena::has_room`].
     fn push(&mut self, sequence: &SequenceNumber) -> u32 {
-        let offset = self.bytes.len() as u32;
+        let offset = u32::try_from(self.bytes.len()).unwrap_or(u32::MAX);
         let digits = sequence.as_str().as_bytes();
         self.bytes.push(digits.len() as u8);
         for pair in digits.chunks(2) {
@@ -263,6 +275,13 @@ impl ChainState {
                 parse_hash(other).ok_or_else(|| corrupt(path, format!("bad source fingerprint {other:?}")))
             })
             .collect::<Result<Vec<_>, IngestError>>()?;
+        let packed: usize = claims
+            .iter()
+            .map(|(_, seq, _)| SequenceArena::packed_len(seq))
+            .sum();
+        if !self.sequences.has_room(packed) {
+            return Err(chain_full(path));
+        }
         let batch = self.intern_batch(batch_id.as_str(), doc.committed_at_millis);
         for (uuid, sequence, claim) in claims {
             self.apply_claim(uuid, &sequence, claim, batch);
@@ -342,6 +361,9 @@ impl ChainState {
             if state.originals.contains_key(&uuid) {
                 return Err(corrupt(path, format!("uuid hash {} is listed twice", c.uuid)));
             }
+            if !state.sequences.has_room(SequenceArena::packed_len(&sequence)) {
+                return Err(chain_full(path));
+            }
             let claim = Claim {
                 sequence: state.sequences.push(&sequence),
                 shard: state.shards.intern(&c.shard),
@@ -368,10 +390,11 @@ impl ChainState {
     /// Approximate heap bytes held by this state, in constant time (the cache budget reads
     /// it for every chain before every batch).
     pub fn approx_bytes(&self) -> usize {
-        let claim_slot = size_of::<(u128, Claim)>() + 1;
-        let other_slot = size_of::<(u128, u32)>() + 1;
-        self.originals.capacity() * claim_slot
-            + self.others.capacity() * other_slot
+        // A hash table allocates a slot and a control byte per bucket, and holds at most 7
+        // entries per 8 buckets.
+        let table = |capacity: usize, slot: usize| capacity.div_ceil(7) * 8 * (slot + 1);
+        table(self.originals.capacity(), size_of::<(u128, Claim)>())
+            + table(self.others.capacity(), size_of::<(u128, u32)>())
             + self.sequences.bytes.capacity()
             + self.committed_at.capacity() * size_of::<i64>()
             + (self.shards.len() + self.batches.len() + self.types.len()) * INTERNED_VALUE_BYTES
@@ -383,6 +406,13 @@ pub(crate) fn parse_hash(text: &str) -> Option<u128> {
     (text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit()))
         .then(|| u128::from_str_radix(text, 16).ok())
         .flatten()
+}
+
+fn chain_full(path: &str) -> IngestError {
+    IngestError::Config(format!(
+        "ledger chain {path} has reached its limit of about 148 million claims; \
+         write new lakes with more ledger buckets (--ledger-buckets, EVENTLAKE_LEDGER_BUCKETS)"
+    ))
 }
 
 fn corrupt(path: &str, message: String) -> IngestError {

@@ -14,6 +14,11 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 
+/// Final batch statuses and completed file checks remembered at most; beyond, both are
+/// forgotten at the next batch (a miss costs one ranged GET or a few HEADs), so a writer
+/// running for weeks does not keep one entry per batch it ever met.
+const MAX_REMEMBERED_BATCHES: usize = 100_000;
+
 /// Default number of hash buckets per date, fixed in `_ledger/config.json` on first write.
 pub const DEFAULT_BUCKETS: u32 = 64;
 
@@ -34,7 +39,7 @@ pub struct LedgerStats {
     pub cold_load_bytes: u64,
     pub checkpoints: u64,
     pub aborts: u64,
-    /// Chain states dropped from the warm cache after going idle ([`CachePolicy`]).
+    /// Chain states dropped from the warm cache, idle or over its byte budget ([`CachePolicy`]).
     pub evictions: u64,
 }
 
@@ -128,6 +133,12 @@ impl Ledger {
             }
             self.stats.evictions += 1;
         }
+        if self.statuses.len() > MAX_REMEMBERED_BATCHES {
+            self.statuses.clear();
+        }
+        if self.verified.len() > MAX_REMEMBERED_BATCHES {
+            self.verified.clear();
+        }
     }
 
     fn touch(&mut self, key: ChainKey) {
@@ -148,11 +159,11 @@ impl Ledger {
 
     /// The state of a chain, read from the store on first use (checkpoint + later commits).
     pub async fn state(&mut self, key: ChainKey) -> Result<&ChainState, IngestError> {
-        self.touch(key);
         if !self.chains.contains_key(&key) {
             let state = self.load_cold(key).await?;
             self.chains.insert(key, state);
         }
+        self.touch(key);
         Ok(&self.chains[&key])
     }
 
@@ -215,7 +226,6 @@ impl Ledger {
 
     /// Reads the commits that other writers added after our cached version.
     pub async fn refresh(&mut self, key: ChainKey) -> Result<(), IngestError> {
-        self.touch(key);
         let mut state = match self.chains.remove(&key) {
             Some(state) => state,
             None => self.load_cold(key).await?,
@@ -232,6 +242,7 @@ impl Ledger {
         }
         .await;
         self.chains.insert(key, state);
+        self.touch(key);
         result
     }
 
