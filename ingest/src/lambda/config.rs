@@ -44,9 +44,17 @@ impl LambdaConfig {
         let lease_seconds = number(&get, LEASE_SECONDS, 960, 60..=86_400)?;
         let buckets = number(&get, LEDGER_BUCKETS, u64::from(defaults.buckets), 1..=65_536)?;
         let parallelism = number(&get, PARALLELISM, defaults.parallelism as u64, 1..=256)?;
-        // Half the function's memory by default; the rest is for the batch and its files.
-        let function_mib = number(&get, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 2048, 128..=10_240)?;
-        let cache_mib = number(&get, LEDGER_CACHE_MIB, function_mib / 2, 1..=10_240)?;
+        // Set by the Lambda service (and by emulators, loosely): read, never refused.
+        let function_mib = get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(1024)
+            .clamp(128, 10_240);
+        let cache_mib = number(
+            &get,
+            LEDGER_CACHE_MIB,
+            default_cache_mib(function_mib),
+            1..=10_240,
+        )?;
         let zstd_level = number(&get, ZSTD_LEVEL, defaults.parquet.zstd_level as u64, 1..=22)?;
         let endpoint_url = get(S3_ENDPOINT_URL)
             .or_else(|| get("AWS_ENDPOINT_URL_S3"))
@@ -88,6 +96,17 @@ impl LambdaConfig {
                 .unwrap_or_else(|| "eventlake-lambda".into()),
         })
     }
+}
+
+/// Memory a batch needs besides the ledger cache: a 6 MB event's records, their Arrow arrays
+/// and Parquet buffers, the runtime.
+const BATCH_RESERVE_MIB: u64 = 384;
+
+/// The function's memory less the batch's reserve, and at least half of it.
+fn default_cache_mib(function_mib: u64) -> u64 {
+    function_mib
+        .saturating_sub(BATCH_RESERVE_MIB)
+        .max(function_mib / 2)
 }
 
 fn number(
@@ -132,8 +151,8 @@ mod tests {
         assert_eq!(c.store.endpoint_url, None);
         assert_eq!(
             c.processor.cache.max_bytes,
-            1024 << 20,
-            "half of a 2,048 MB function"
+            640 << 20,
+            "1,024 MB less the batch's 384"
         );
     }
 
@@ -141,7 +160,17 @@ mod tests {
     fn the_ledger_cache_follows_the_function_memory_unless_set() {
         let sized =
             config(&[(LAKE_URL, "s3://b/l"), ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")]).expect("valid");
-        assert_eq!(sized.processor.cache.max_bytes, 256 << 20);
+        assert_eq!(sized.processor.cache.max_bytes, 256 << 20, "at least half");
+        let large = config(&[
+            (LAKE_URL, "s3://b/l"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            large.processor.cache.max_bytes,
+            3712 << 20,
+            "all but the batch's reserve"
+        );
         let set = config(&[
             (LAKE_URL, "s3://b/l"),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512"),
