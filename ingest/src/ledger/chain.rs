@@ -160,7 +160,8 @@ impl SequenceArena {
 struct Claim {
     sequence: u32,
     shard: u32,
-    batch: u32,
+    /// The committing batch and its commit time ([`ChainState::stamps`]).
+    stamp: u32,
     event_type: u32,
 }
 
@@ -181,20 +182,19 @@ pub struct OtherView {
 }
 
 /// The state of one chain after `version` commits.
-///
-/// A batch commits to a chain once, so the commit time is kept per batch (that of the
-/// batch's latest commit in the chain) rather than per entry.
 #[derive(Debug, Clone, Default)]
 pub struct ChainState {
     pub version: u64,
     originals: HashMap<u128, Claim>,
-    /// Source fingerprint -> interned batch.
+    /// Source fingerprint -> stamp.
     others: HashMap<u128, u32>,
     sequences: SequenceArena,
     shards: Interner,
     batches: Interner,
-    /// Commit time per interned batch.
-    committed_at: Vec<i64>,
+    /// (interned batch, commit time): every entry keeps the batch and the time of the
+    /// commit that made it, and there are about as many distinct pairs as commits.
+    stamps: Vec<(u32, i64)>,
+    stamp_index: HashMap<(u32, i64), u32>,
     types: Interner,
 }
 
@@ -204,35 +204,42 @@ impl ChainState {
     }
 
     pub fn other(&self, source_fp: u128) -> Option<OtherView> {
-        self.others.get(&source_fp).map(|&batch| OtherView {
-            batch: self.batch_id(batch),
-            committed_at_millis: self.committed_at[batch as usize],
+        self.others.get(&source_fp).map(|&stamp| OtherView {
+            batch: self.batch_id(stamp),
+            committed_at_millis: self.stamp_time(stamp),
         })
     }
 
     fn claim_view(&self, c: &Claim) -> ClaimView {
         ClaimView {
             source: SourceId::new(self.shards.get(c.shard), self.sequences.get(c.sequence)),
-            batch: self.batch_id(c.batch),
+            batch: self.batch_id(c.stamp),
             event_type: self.types.get(c.event_type).to_owned(),
-            committed_at_millis: self.committed_at[c.batch as usize],
+            committed_at_millis: self.stamp_time(c.stamp),
         }
     }
 
-    fn batch_id(&self, i: u32) -> BatchId {
+    fn batch_id(&self, stamp: u32) -> BatchId {
         // Only ids that parsed are interned.
-        BatchId::parse(self.batches.get(i)).unwrap_or_else(|| BatchId::new(0, 0))
+        BatchId::parse(self.batch_text(stamp)).unwrap_or_else(|| BatchId::new(0, 0))
     }
 
-    /// Interns a batch id (already validated) and records `at` as its commit time.
-    fn intern_batch(&mut self, batch: &str, at: i64) -> u32 {
-        let i = self.batches.intern(batch);
-        if i as usize == self.committed_at.len() {
-            self.committed_at.push(at);
-        } else {
-            self.committed_at[i as usize] = at;
-        }
-        i
+    fn batch_text(&self, stamp: u32) -> &str {
+        self.batches.get(self.stamps[stamp as usize].0)
+    }
+
+    fn stamp_time(&self, stamp: u32) -> i64 {
+        self.stamps[stamp as usize].1
+    }
+
+    /// The stamp of a (validated) batch id committing at `at`.
+    fn stamp(&mut self, batch: &str, at: i64) -> u32 {
+        let batch = self.batches.intern(batch);
+        let stamps = &mut self.stamps;
+        *self.stamp_index.entry((batch, at)).or_insert_with(|| {
+            stamps.push((batch, at));
+            (stamps.len() - 1) as u32
+        })
     }
 
     pub fn uuids(&self) -> usize {
@@ -282,22 +289,22 @@ impl ChainState {
         if !self.sequences.has_room(packed) {
             return Err(chain_full(path));
         }
-        let batch = self.intern_batch(batch_id.as_str(), doc.committed_at_millis);
+        let stamp = self.stamp(batch_id.as_str(), doc.committed_at_millis);
         for (uuid, sequence, claim) in claims {
-            self.apply_claim(uuid, &sequence, claim, batch);
+            self.apply_claim(uuid, &sequence, claim, stamp);
         }
         for fp in others {
-            self.others.insert(fp, batch);
+            self.others.insert(fp, stamp);
         }
         self.version = version;
         Ok(())
     }
 
-    fn apply_claim(&mut self, uuid: u128, sequence: &SequenceNumber, claim: &ClaimDoc, batch: u32) {
+    fn apply_claim(&mut self, uuid: u128, sequence: &SequenceNumber, claim: &ClaimDoc, stamp: u32) {
         let current_batch = self
             .originals
             .get(&uuid)
-            .map(|c| self.batches.get(c.batch).to_owned());
+            .map(|c| self.batch_text(c.stamp).to_owned());
         // A writer commits version N+1 only from the state at N, so a plain claim meets an
         // empty slot and a takeover meets the aborted claim it names. Anything else is
         // ignored: the first claim stands.
@@ -310,7 +317,7 @@ impl ChainState {
             let entry = Claim {
                 sequence: self.sequences.push(sequence),
                 shard: self.shards.intern(&claim.shard),
-                batch,
+                stamp,
                 event_type: self.types.intern(&claim.event_type),
             };
             self.originals.insert(uuid, entry);
@@ -329,15 +336,15 @@ impl ChainState {
                 shard: self.shards.get(c.shard).to_owned(),
                 sequence: self.sequences.get(c.sequence).to_string(),
                 event_type: self.types.get(c.event_type).to_owned(),
-                batch: self.batches.get(c.batch).to_owned(),
-                committed_at_millis: self.committed_at[c.batch as usize],
+                batch: self.batch_text(c.stamp).to_owned(),
+                committed_at_millis: self.stamp_time(c.stamp),
             });
         }
-        for (fp, &batch) in &self.others {
+        for (fp, &stamp) in &self.others {
             doc.others.push((
                 format!("{fp:032x}"),
-                self.batches.get(batch).to_owned(),
-                self.committed_at[batch as usize],
+                self.batch_text(stamp).to_owned(),
+                self.stamp_time(stamp),
             ));
         }
         doc.originals.sort_by(|a, b| a.uuid.cmp(&b.uuid));
@@ -367,7 +374,7 @@ impl ChainState {
             let claim = Claim {
                 sequence: state.sequences.push(&sequence),
                 shard: state.shards.intern(&c.shard),
-                batch: state.intern_batch(&c.batch, c.committed_at_millis),
+                stamp: state.stamp(&c.batch, c.committed_at_millis),
                 event_type: state.types.intern(&c.event_type),
             };
             state.originals.insert(uuid, claim);
@@ -381,8 +388,8 @@ impl ChainState {
                     format!("source fingerprint {fp:032x} is listed twice"),
                 ));
             }
-            let batch = state.intern_batch(batch, *at);
-            state.others.insert(fp, batch);
+            let stamp = state.stamp(batch, *at);
+            state.others.insert(fp, stamp);
         }
         Ok(state)
     }
@@ -396,7 +403,8 @@ impl ChainState {
         table(self.originals.capacity(), size_of::<(u128, Claim)>())
             + table(self.others.capacity(), size_of::<(u128, u32)>())
             + self.sequences.bytes.capacity()
-            + self.committed_at.capacity() * size_of::<i64>()
+            + self.stamps.capacity() * size_of::<(u32, i64)>()
+            + table(self.stamp_index.capacity(), size_of::<((u32, i64), u32)>())
             + (self.shards.len() + self.batches.len() + self.types.len()) * INTERNED_VALUE_BYTES
     }
 }
