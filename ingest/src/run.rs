@@ -285,7 +285,6 @@ impl<R: BufRead> LineBatches<R> {
                 break;
             };
             self.line_number += 1;
-            let cut = length > line.len() as u64;
             if length > MAX_RECORD_BYTES as u64 {
                 tracing::warn!(
                     line = self.line_number,
@@ -293,8 +292,7 @@ impl<R: BufRead> LineBatches<R> {
                     "line over the record limit; its first {KEPT_LINE_BYTES} bytes go to quarantine"
                 );
             }
-            // Only a whole line can be blank: a cut one may hide a record past the cut.
-            if !cut && line.iter().all(u8::is_ascii_whitespace) {
+            if is_blank(&line, length) {
                 continue;
             }
             let record = SourceRecord {
@@ -311,6 +309,12 @@ impl<R: BufRead> LineBatches<R> {
         }
         Ok((!batch.is_empty()).then_some(batch))
     }
+}
+
+/// Whether a line from [`read_bounded_line`] (kept bytes, full length) is blank. Only a
+/// whole line can be: a cut one may hide a record past the cut.
+pub(crate) fn is_blank(line: &[u8], length: u64) -> bool {
+    length == line.len() as u64 && line.iter().all(u8::is_ascii_whitespace)
 }
 
 /// Reads one line into `line` (cleared first) without its line ending (`\n` or `\r\n`),

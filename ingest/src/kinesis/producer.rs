@@ -7,7 +7,7 @@
 
 use super::client::kinesis_error;
 use crate::error::IngestError;
-use crate::run::{Input, input_error, open_input, read_bounded_line};
+use crate::run::{Input, input_error, is_blank, open_input, read_bounded_line};
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
@@ -107,8 +107,7 @@ pub async fn produce(
         };
         read_bytes += length + 1;
         line_number += 1;
-        // Only a whole line can be blank: a cut one may hide a record past the cut.
-        if length == line.len() as u64 && line.iter().all(u8::is_ascii_whitespace) {
+        if is_blank(&line, length) {
             continue;
         }
         let key = partition_key(&line);
