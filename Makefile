@@ -1,11 +1,13 @@
 # Entry points over the project's scripts. `make bench EVENTS=50000` for a quick benchmark run.
-.PHONY: bench load lambda test demo
+# `make bench` and `make lambda` build the `dist` profile (fat LTO, one codegen unit): what
+# ships to Lambda is what is measured. Local runs use the plain `release` profile.
+.PHONY: bench load lambda test demo fuzz
 
 EVENTS ?= 1000000
 
 bench:
 	scripts/venv.sh
-	cargo build --release -p ingest --bins --examples
+	cargo build --profile dist -p ingest --bins --examples
 	.venv/bin/python bench/run.py --events $(EVENTS)
 
 lambda:
@@ -13,6 +15,10 @@ lambda:
 
 test:
 	scripts/test.sh
+
+# Fuzzing for a bounded time (FUZZ_SECONDS per target); `scripts/fuzz.sh --long` for 10 min each.
+fuzz:
+	scripts/fuzz.sh
 
 demo:
 	cargo run --release -p ingest --bin ingest -- run --input samples/events.jsonl.gz --lake ./lake

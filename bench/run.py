@@ -2,10 +2,10 @@
 input, the Lambda-shaped figures, and the cost per million events. Writes
 bench/out/results.md (and results.json) and prints the Markdown.
 
-    make bench                       # builds release binaries, then runs this
+    make bench                       # builds the dist-profile binaries (LTO, as shipped), then runs this
     .venv/bin/python bench/run.py --events 50000 --profile debug   # a quick check
 
-Needs the release binaries (`cargo build --release -p ingest --bins --examples`), taskset
+Needs the dist-profile binaries (`cargo build --profile dist -p ingest --bins --examples`), taskset
 and /usr/bin/time (GNU time, for peak RSS), and the pinned duckdb from requirements.txt.
 Every figure is measured on this machine by this script except where the output says
 "assumed" (the S3 latency in the Lambda cost model) or quotes a list price.
@@ -350,7 +350,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--profile", choices=["release", "debug"], default="release")
+    parser.add_argument("--profile", choices=["dist", "release", "debug"], default="dist",
+                        help="cargo profile of the binaries (dist: the LTO build shipped to Lambda)")
     parser.add_argument("--out", default=os.path.join(REPO, "bench", "out"))
     parser.add_argument("--latency-batches", type=int, default=100)
     parser.add_argument("--request-batches", type=int, default=50)
@@ -359,7 +360,7 @@ def main():
     parser.add_argument("--start-runs", type=int, default=10)
     args = parser.parse_args()
 
-    target = os.path.join(REPO, "target", args.profile)
+    target = os.path.join(REPO, "target", "debug" if args.profile == "debug" else args.profile)
     binaries = {
         "ingest": os.path.join(target, "ingest"),
         "lambda": os.path.join(target, "eventlake-lambda"),
@@ -368,7 +369,8 @@ def main():
     }
     missing = [p for p in binaries.values() if not os.path.exists(p)]
     if missing:
-        build = "cargo build" + (" --release" if args.profile == "release" else "") + " -p ingest --bins --examples"
+        flag = "" if args.profile == "debug" else f" --profile {args.profile}"
+        build = f"cargo build{flag} -p ingest --bins --examples"
         sys.exit(f"missing {', '.join(missing)}: run `{build}` (or `make bench`)")
     for tool in ("taskset", "/usr/bin/time"):
         if not shutil.which(tool):

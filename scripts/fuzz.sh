@@ -14,7 +14,7 @@
 # FUZZ_SANITIZER=address brings it back. The corpus grows in fuzz/corpus/<target>/
 # (ignored); the committed seeds are fuzz/seeds/<target>/. A crash is saved under
 # fuzz/artifacts/<target>/: copy it to fuzz/regressions/<target>/, where `cargo test`
-# replays it (ingest/tests/fuzz_replay.rs), then fix the bug. Exits 1 if any target crashed.
+# replays it (ingest/tests/it/fuzz_replay.rs), then fix the bug. Exits 1 if any target crashed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD

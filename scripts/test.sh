@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export EVENTLAKE_VENV="$PWD/.venv"
 
-step() { printf '\n== %s\n' "$*"; }
+started=$(date +%s)
+# Each step's header says when it started, so a slow step shows in CI's log.
+step() { printf '\n== %s  [%ss]\n' "$*" "$(( $(date +%s) - started ))"; }
 
 step "python tools (.venv)"
 scripts/venv.sh
@@ -26,7 +28,9 @@ step "registry evolution check (lakeq schema check against the previous revision
 # with another revision (say, the branch point of a pull request).
 base=${EVENTLAKE_SCHEMA_BASE:-HEAD~1}
 if git rev-parse --verify --quiet "$base^{commit}" >/dev/null 2>&1; then
-  cargo run --quiet -p query --bin lakeq -- schema check --previous "$base" --current schemas/events
+  # The lakeq that `cargo test` just built: `cargo run -p query` alone would resolve other
+  # features and rebuild the tree (15 minutes cold).
+  "${CARGO_TARGET_DIR:-target}/debug/lakeq" schema check --previous "$base" --current schemas/events
 else
   echo "skipped: no revision $base here (a fresh or shallow clone); set EVENTLAKE_SCHEMA_BASE to compare with one"
 fi
@@ -45,3 +49,5 @@ if [ "${SKIP_FUZZ:-0}" = 1 ]; then
 else
   scripts/fuzz.sh
 fi
+
+step "done"

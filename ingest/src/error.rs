@@ -9,7 +9,7 @@ pub enum IngestError {
     #[error("invalid lake URL {url:?}: {message}")]
     LakeUrl { url: String, message: String },
 
-    #[cfg(feature = "io")]
+    #[cfg(feature = "lake")]
     #[error("object store {operation} {path}: {source}")]
     Store {
         operation: &'static str,
@@ -66,7 +66,7 @@ impl IngestError {
         IngestError::Encode(err.to_string())
     }
 
-    #[cfg(feature = "io")]
+    #[cfg(feature = "lake")]
     pub(crate) fn store(
         operation: &'static str,
         path: impl std::fmt::Display,
@@ -83,7 +83,7 @@ impl IngestError {
     /// transient; bad configuration, bad input files and corrupt state are not.
     pub fn is_retryable(&self) -> bool {
         match self {
-            #[cfg(feature = "io")]
+            #[cfg(feature = "lake")]
             IngestError::Store { source, .. } => !matches!(
                 source,
                 object_store::Error::PermissionDenied { .. }

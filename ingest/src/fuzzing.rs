@@ -1,6 +1,6 @@
 //! Invariant checks on arbitrary input, one per fuzz target in `fuzz/`: each takes any bytes
 //! and panics when a property of the write path's decoders is violated. The cargo-fuzz
-//! targets call them, and `tests/fuzz_replay.rs` replays the committed seeds and regressions
+//! targets call them, and `tests/it/fuzz_replay.rs` replays the committed seeds and regressions
 //! through them in a plain `cargo test`, so the checks keep running without cargo-fuzz.
 
 use crate::decode::{Event, MAX_RECORD_BYTES, MAX_UUID_BYTES, QuarantineReason, decode};

@@ -1,29 +1,33 @@
 //! The write path of eventlake: decode -> validate -> enrich -> dedup -> Arrow -> Parquet ->
 //! object store. The Lambda handler and the `ingest` CLI are thin binaries over this library.
 //!
-//! Without the default feature `io` only the pure core is built: `decode`, `source`, the
-//! ledger's `chain`/`document`/`policy`, `storage::layout`, `registry_dir` and `fuzzing`.
+//! Features in layers (Cargo.toml): without any, only the pure core is built (`decode`,
+//! `source`, `display`, the ledger's `chain`/`document`/`policy`, `storage::layout`,
+//! `registry_dir`, `fuzzing`); `lake` adds the store and the Parquet encoder (all the read
+//! path needs); `pipeline` the batch processor, the ledger on the lake, `run`, `generate` and
+//! `testing`; `aws` Kinesis and the Lambda; `io` (default) the binaries' CLI crates.
 
-#[cfg(feature = "io")]
+#[cfg(feature = "pipeline")]
 pub mod batch;
 pub mod decode;
-#[cfg(feature = "io")]
+pub mod display;
+#[cfg(feature = "lake")]
 pub mod encode;
 pub mod error;
 pub mod fuzzing;
-#[cfg(feature = "io")]
+#[cfg(feature = "pipeline")]
 pub mod generate;
-#[cfg(feature = "io")]
+#[cfg(feature = "aws")]
 pub mod kinesis;
-#[cfg(feature = "io")]
+#[cfg(feature = "aws")]
 pub mod lambda;
 pub mod ledger;
 pub mod registry_dir;
-#[cfg(feature = "io")]
+#[cfg(feature = "pipeline")]
 pub mod run;
 pub mod source;
 pub mod storage;
-#[cfg(feature = "io")]
+#[cfg(feature = "pipeline")]
 pub mod testing;
 
 pub use error::IngestError;

@@ -14,13 +14,14 @@
 
 use crate::batch::{BatchProcessor, Counts};
 use crate::decode::MAX_RECORD_BYTES;
+pub use crate::display::{aligned, human_bytes, now_millis, thousands};
 use crate::error::IngestError;
 use crate::source::{SequenceNumber, SourceId, SourceRecord};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// Where `ingest run` reads from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,13 +137,6 @@ async fn process_with_retries(
             Err(e) => return Err(e),
         }
     }
-}
-
-pub fn now_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 pub(crate) fn input_error(input: &Input, source: std::io::Error) -> IngestError {
@@ -364,6 +358,39 @@ pub(crate) fn read_bounded_line(
     Ok(Some(length))
 }
 
+impl RunSummary {
+    /// The summary as aligned text for people.
+    pub fn to_table(&self) -> String {
+        let c = &self.counts;
+        let mut rows: Vec<(String, String)> = vec![
+            ("records in".into(), thousands(c.records_in)),
+            ("events written".into(), thousands(c.written)),
+            ("duplicates".into(), thousands(c.duplicates)),
+            ("quarantined".into(), thousands(c.quarantined)),
+        ];
+        for (reason, n) in &c.quarantined_by_reason {
+            rows.push((format!("  {reason}"), thousands(*n)));
+        }
+        rows.extend([
+            (
+                "already committed (retries)".into(),
+                thousands(c.already_committed),
+            ),
+            ("failed".into(), thousands(c.failed)),
+            ("batches".into(), thousands(self.batches)),
+            ("partitions".into(), thousands(self.partitions)),
+            ("files".into(), thousands(self.files)),
+            ("bytes".into(), human_bytes(self.bytes)),
+            ("seconds".into(), format!("{:.2}", self.seconds)),
+            (
+                "events/s".into(),
+                thousands(self.events_per_second.round() as u64),
+            ),
+        ]);
+        aligned(&rows)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,91 +465,5 @@ mod tests {
         assert_eq!(first_sequences, ["1", "4", "7", "10"]);
         let mut one_each = LineBatches::new(text.as_bytes(), "file:x".into(), 5, 100).with_batch_bytes(10);
         assert_eq!(one_each.next_batch().expect("read").expect("batch").len(), 1);
-    }
-}
-
-impl RunSummary {
-    /// The summary as aligned text for people.
-    pub fn to_table(&self) -> String {
-        let c = &self.counts;
-        let mut rows: Vec<(String, String)> = vec![
-            ("records in".into(), thousands(c.records_in)),
-            ("events written".into(), thousands(c.written)),
-            ("duplicates".into(), thousands(c.duplicates)),
-            ("quarantined".into(), thousands(c.quarantined)),
-        ];
-        for (reason, n) in &c.quarantined_by_reason {
-            rows.push((format!("  {reason}"), thousands(*n)));
-        }
-        rows.extend([
-            (
-                "already committed (retries)".into(),
-                thousands(c.already_committed),
-            ),
-            ("failed".into(), thousands(c.failed)),
-            ("batches".into(), thousands(self.batches)),
-            ("partitions".into(), thousands(self.partitions)),
-            ("files".into(), thousands(self.files)),
-            ("bytes".into(), human_bytes(self.bytes)),
-            ("seconds".into(), format!("{:.2}", self.seconds)),
-            (
-                "events/s".into(),
-                thousands(self.events_per_second.round() as u64),
-            ),
-        ]);
-        aligned(&rows)
-    }
-}
-
-/// Label/value rows as two aligned columns, values right-aligned.
-pub fn aligned(rows: &[(String, String)]) -> String {
-    let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
-    let value_width = rows.iter().map(|(_, v)| v.chars().count()).max().unwrap_or(0);
-    rows.iter()
-        .map(|(k, v)| format!("{k:<width$}  {v:>value_width$}\n"))
-        .collect()
-}
-
-/// `1234567` -> `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
-/// Bytes with a binary unit: `1536` -> `1.5 KiB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-#[cfg(test)]
-mod format_tests {
-    use super::*;
-
-    #[test]
-    fn numbers_for_people() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MiB");
     }
 }

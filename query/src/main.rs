@@ -358,7 +358,7 @@ async fn lake_command(cli: &Cli, lake: &Lake, registry: &Registry) -> anyhow::Re
                 lake,
                 registry,
                 &options,
-                ingest::run::now_millis(),
+                ingest::display::now_millis(),
                 &mut on_progress,
             )
             .await;

@@ -10,14 +10,14 @@
 //! from the manifest and also created with `PutMode::Create`, so any writer may roll a
 //! committed batch forward and no row is ever written twice.
 //!
-//! `chain`, `document` and `policy` are pure (no I/O); `store` (feature `io`, on by default)
+//! `chain`, `document` and `policy` are pure (no I/O); `store` (feature `pipeline`, in the default `io`)
 //! is the [`Ledger`] that reads and writes them on the lake.
 
 pub mod chain;
 pub mod document;
 pub mod policy;
-#[cfg(feature = "io")]
+#[cfg(feature = "pipeline")]
 mod store;
 
-#[cfg(feature = "io")]
+#[cfg(feature = "pipeline")]
 pub use store::{DEFAULT_BUCKETS, Ledger, LedgerStats, Resolution, put_create, read_optional};

@@ -2,9 +2,9 @@
 //! All storage goes through `Arc<dyn ObjectStore>` built from one URL.
 
 pub mod layout;
-#[cfg(feature = "io")]
+#[cfg(feature = "lake")]
 pub mod location;
 
 pub use layout::{BatchId, Layout, TableKind};
-#[cfg(feature = "io")]
+#[cfg(feature = "lake")]
 pub use location::{Lake, StoreOptions, StoreRetry};

@@ -11,7 +11,7 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::array_value_to_string;
-use ingest::run::{human_bytes, thousands};
+use ingest::display::{human_bytes, thousands};
 use serde_json::{Map, Value};
 
 pub fn render_report(report: &Report, format: OutputFormat) -> Result<String, QueryError> {

@@ -6,7 +6,7 @@
 //! queried through DataFusion on its s3:// URL and must hold exactly the expected events,
 //! duplicates and quarantine rows.
 
-mod common;
+use crate::common;
 
 use common::moto::Moto;
 use ingest::decode::decode;

@@ -1,9 +1,8 @@
 //! `lakeq` on an `s3://` lake served by moto's S3 on loopback (started here): every command
 //! works through the S3 API, and compaction keeps the rows.
 
-mod common;
-#[path = "../../ingest/tests/common/moto.rs"]
-mod moto;
+use crate::common;
+use common::moto;
 
 use common::{build_lake, records, rows_by_partition};
 use serde_json::Value;

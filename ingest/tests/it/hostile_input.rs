@@ -5,7 +5,7 @@
 //! outcome of every line, written values kept exactly, quarantine rows with their reasons
 //! and raw bytes, and `records in = written + duplicates + quarantined`.
 
-mod common;
+use crate::common;
 
 use arrow::array::AsArray;
 use arrow::record_batch::RecordBatch;

@@ -6,7 +6,7 @@
 //!
 //! `EVENTLAKE_SIM_SEEDS=N` runs N seeds (default 500); `EVENTLAKE_SIM_SEED=S` replays one.
 
-mod common;
+use crate::common;
 
 use common::*;
 use ingest::batch::BatchProcessor;
@@ -160,7 +160,7 @@ async fn concurrent_writers_with_faults_keep_exactly_once() {
     for &seed in &seeds {
         if let Err(e) = simulate(seed).await {
             panic!(
-                "seed {seed} broke the guarantee: {e}\nreplay: EVENTLAKE_SIM_SEED={seed} cargo test -p ingest --test dedup_simulation"
+                "seed {seed} broke the guarantee: {e}\nreplay: EVENTLAKE_SIM_SEED={seed} cargo test -p ingest --test it dedup_simulation::"
             );
         }
     }

@@ -2,7 +2,7 @@
 //! the function answers in `batchItemFailures`, and how a retry from that answer completes
 //! the batch exactly once.
 
-mod common;
+use crate::common;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use common::{LEASE_MILLIS, T0, check_invariant, processor, read_lake, record};

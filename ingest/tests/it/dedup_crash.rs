@@ -4,7 +4,7 @@
 //! lake must hold exactly one events row per uuid, every re-send once in duplicates and every
 //! invalid record once in quarantine.
 
-mod common;
+use crate::common;
 
 use common::moto::Moto;
 use common::*;

@@ -2,7 +2,7 @@
 //! (same files, same rows, no new duplicates). The same events in a file with another name
 //! are duplicates.
 
-mod common;
+use crate::common;
 
 use common::{check_invariant, file_records, read_lake, registry};
 use ingest::batch::{BatchProcessor, ProcessorConfig};

@@ -1,7 +1,7 @@
 //! The `ingest` binary end to end: bad arguments and inputs get a one-line error and a
 //! non-zero exit; `run` into an s3:// lake on moto's server writes what its summary says.
 
-mod common;
+use crate::common;
 
 use common::moto::Moto;
 use common::{check_invariant, file_records, read_lake};

@@ -4,7 +4,7 @@
 //! non-zero with a one-line, retryable error; a re-run after the store heals leaves exactly
 //! the expected lake (nothing lost, nothing doubled).
 
-mod common;
+use crate::common;
 
 use common::moto::Moto;
 use common::{check_invariant, file_records, read_lake};

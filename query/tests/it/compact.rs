@@ -3,7 +3,7 @@
 //! request of a compaction followed by a rerun loses and doubles nothing, and a retry of an
 //! already-ingested batch after compaction is still recognised (nothing rewritten).
 
-mod common;
+use crate::common;
 
 use common::{NOW, build_lake, copy_lake, data_files, records, registry, rows_by_partition};
 use ingest::batch::{BatchProcessor, ProcessorConfig, RecordOutcome};

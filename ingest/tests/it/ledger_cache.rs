@@ -3,7 +3,7 @@
 //! ones while the cache is over its byte budget, and dropping one is only a cache miss. A re-send of an evicted day's event is still a duplicate and a replay of an
 //! evicted day's batch still a retry, because the chain is read back from the store.
 
-mod common;
+use crate::common;
 
 use common::registry;
 use ingest::batch::{BatchProcessor, Counts, ProcessorConfig};

@@ -2,6 +2,10 @@
 //! from the input) and a reader that turns every table's rows into comparable text.
 #![allow(dead_code)]
 
+/// moto's server on a free loopback port: the ingest tests' harness, shared rather than copied.
+#[path = "../../../../ingest/tests/it/common/moto.rs"]
+pub mod moto;
+
 use futures::TryStreamExt;
 use ingest::batch::{BatchProcessor, ProcessorConfig};
 use ingest::generate::{GenerateConfig, generate};

@@ -2,7 +2,7 @@
 //! its events. A warm writer puts 100 and then 10,000 new events into the same partitions;
 //! both batches must cost the same number of requests (within a small constant).
 
-mod common;
+use crate::common;
 
 use common::{T0, event_json, record};
 use ingest::batch::{BatchProcessor, ProcessorConfig};

@@ -1,9 +1,9 @@
 //! Golden tests of `lakeq dups`, `quality`, `stats` and `compact --dry-run` on a reproducible
 //! lake (seeded input, seeded batch ids): the output must match the snapshot in
 //! `tests/fixtures/golden/`. Wall-clock figures are masked. To accept a deliberate change:
-//! `EVENTLAKE_BLESS=1 cargo test -p query --test reports_golden`.
+//! `EVENTLAKE_BLESS=1 cargo test -p query --test it reports_golden::`.
 
-mod common;
+use crate::common;
 
 use common::{build_lake, records};
 use ingest::storage::{Lake, StoreOptions};
