@@ -1,7 +1,15 @@
-//! How counts, sizes and the clock are shown to people and stamped on batches: pure helpers
-//! that both binaries (and `lakeq`'s reports) share.
+//! How counts, sizes, the clock and errors are shown to people and stamped on batches: pure
+//! helpers that the three binaries (and `lakeq`'s reports) share. An error is one line: its
+//! causes joined once each ([`one_line`]), a bad flag as clap's message without the usage
+//! block ([`clap_line`]), and the exit code says who must act ([`EXIT_FAILURE`], [`EXIT_USAGE`]).
 
+use std::error::Error;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Exit code of a failure at run time (a store outage, a corrupt ledger object).
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit code of something a person must change: a flag, a setting, the environment, the lake.
+pub const EXIT_USAGE: i32 = 2;
 
 /// `1234567` -> `1,234,567`.
 pub fn thousands(n: u64) -> String {
@@ -48,6 +56,128 @@ pub fn now_millis() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// An error and its causes on one line: a cause whose text the line already holds (a layer
+/// that repeats its source) is left out, and every run of whitespace becomes one space.
+pub fn one_line(error: &(dyn Error + 'static)) -> String {
+    let mut line = collapse_whitespace(&error.to_string());
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let text = collapse_whitespace(&next.to_string());
+        if !text.is_empty() && !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = next.source();
+    }
+    line
+}
+
+/// [`EXIT_USAGE`] when any cause in the chain is something a person must change (`usage`
+/// decides per cause), else [`EXIT_FAILURE`].
+pub fn exit_code(error: &(dyn Error + 'static), usage: impl Fn(&(dyn Error + 'static)) -> bool) -> i32 {
+    let mut cause = Some(error);
+    while let Some(next) = cause {
+        if usage(next) {
+            return EXIT_USAGE;
+        }
+        cause = next.source();
+    }
+    EXIT_FAILURE
+}
+
+/// Whether `cause` is an [`IngestError`](crate::IngestError) a person must fix.
+pub fn is_ingest_usage(cause: &(dyn Error + 'static)) -> bool {
+    cause
+        .downcast_ref::<crate::IngestError>()
+        .is_some_and(crate::IngestError::is_usage)
+}
+
+/// clap's rendered error (`error: ...`, tips, a usage block, a pointer to `--help`) as one
+/// line: the lines before the usage block joined with `; `, then ` (see --help)`.
+pub fn clap_line(rendered: &str) -> String {
+    let message: Vec<String> = rendered
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(collapse_whitespace)
+        .filter(|l| !l.is_empty())
+        .collect();
+    format!("{} (see --help)", message.join("; "))
+}
+
+fn collapse_whitespace(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl Error for Layer {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            self.1.as_deref().map(|l| l as &(dyn Error + 'static))
+        }
+    }
+
+    fn chain(texts: &[&'static str]) -> Layer {
+        let mut layer: Option<Box<Layer>> = None;
+        for text in texts.iter().rev() {
+            layer = Some(Box::new(Layer(text, layer)));
+        }
+        *layer.expect("at least one layer")
+    }
+
+    #[test]
+    fn repeated_layers_are_printed_once() {
+        let planning = "Error during planning: table 'datafusion.public.eventz' not found";
+        let error = chain(&[planning, planning, planning]);
+        assert_eq!(one_line(&error), planning);
+        let store = chain(&[
+            "cannot open lake s3://b/x",
+            "object store get x: Generic S3 error: boom\n  body",
+            "Generic S3 error: boom\n body",
+            "boom",
+        ]);
+        assert_eq!(
+            one_line(&store),
+            "cannot open lake s3://b/x: object store get x: Generic S3 error: boom body"
+        );
+        assert_eq!(one_line(&chain(&["outer", "", "inner"])), "outer: inner");
+    }
+
+    #[test]
+    fn usage_anywhere_in_the_chain_exits_2() {
+        let error = chain(&["context", "usage: fix the flag", "io"]);
+        assert_eq!(
+            exit_code(&error, |e| e.to_string().starts_with("usage")),
+            EXIT_USAGE
+        );
+        assert_eq!(exit_code(&error, |_| false), EXIT_FAILURE);
+    }
+
+    #[test]
+    fn clap_errors_lose_their_usage_block() {
+        let rendered = "error: unexpected argument '--lak' found\n\n  tip: a similar argument exists: '--lake'\n\nUsage: lakeq --lake <LAKE> <COMMAND>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            clap_line(rendered),
+            "error: unexpected argument '--lak' found; tip: a similar argument exists: '--lake' (see --help)"
+        );
+        let value = "error: invalid value '0' for '--batch-size <BATCH_SIZE>': 0 is not in 1..=100000\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            clap_line(value),
+            "error: invalid value '0' for '--batch-size <BATCH_SIZE>': 0 is not in 1..=100000 (see --help)"
+        );
+    }
 }
 
 #[cfg(test)]

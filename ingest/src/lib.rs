@@ -5,10 +5,13 @@
 //! `source`, `display`, the ledger's `chain`/`document`/`policy`, `storage::layout`,
 //! `registry_dir`, `fuzzing`); `lake` adds the store and the Parquet encoder (all the read
 //! path needs); `pipeline` the batch processor, the ledger on the lake, `run`, `generate` and
-//! `testing`; `aws` Kinesis and the Lambda; `io` (default) the binaries' CLI crates.
+//! `testing`; `aws` Kinesis and the Lambda; `cli` the argument parsing every binary shares;
+//! `io` (default) all of it, with the binaries' other CLI crates.
 
 #[cfg(feature = "pipeline")]
 pub mod batch;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod decode;
 pub mod display;
 #[cfg(feature = "lake")]

@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// The `(file path, JSON text)` of every `*.json` file in `dir`, sorted by file name.
 pub fn read_documents(dir: &Path) -> Result<Vec<(String, String)>, IngestError> {
-    let dir_unreadable = |e: std::io::Error| unreadable(dir, &e);
+    let dir_unreadable = |e: std::io::Error| unreadable(dir, dir, &e);
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .map_err(dir_unreadable)?
         .map(|entry| entry.map(|e| e.path()))
@@ -18,23 +18,35 @@ pub fn read_documents(dir: &Path) -> Result<Vec<(String, String)>, IngestError> 
     paths.retain(|p| p.extension().is_some_and(|e| e == "json") && p.is_file());
     paths.sort();
     if paths.is_empty() {
-        return Err(IngestError::Config(format!(
-            "registry directory {} has no *.json documents",
-            dir.display()
-        )));
+        return Err(IngestError::RegistryDir {
+            dir: dir.display().to_string(),
+            message: "it has no *.json documents; pass the directory of the event documents \
+                      (schemas/events)"
+                .into(),
+        });
     }
     paths
         .iter()
         .map(|path| {
-            let text = std::fs::read_to_string(path).map_err(|e| unreadable(path, &e))?;
+            let text = std::fs::read_to_string(path).map_err(|e| unreadable(dir, path, &e))?;
             Ok((path.display().to_string(), text))
         })
         .collect()
 }
 
 /// A registry file or directory that cannot be read (one line: the I/O error is not a source).
-fn unreadable(path: &Path, error: &std::io::Error) -> IngestError {
-    IngestError::Config(format!("cannot read registry {}: {error}", path.display()))
+fn unreadable(dir: &Path, path: &Path, error: &std::io::Error) -> IngestError {
+    let message = if path == dir && error.kind() == std::io::ErrorKind::NotFound {
+        "it does not exist; pass the directory of the event documents (schemas/events)".into()
+    } else if path == dir {
+        error.to_string()
+    } else {
+        format!("cannot read {}: {error}", path.display())
+    };
+    IngestError::RegistryDir {
+        dir: dir.display().to_string(),
+        message,
+    }
 }
 
 /// The registry of `(document name, JSON text)` pairs, e.g. from [`read_documents`].
@@ -45,13 +57,18 @@ pub fn registry_of(documents: &[(String, String)]) -> Result<Registry, IngestErr
     Ok(Registry::from_documents(pairs)?)
 }
 
-/// Loads and checks the registry in `dir`.
+/// Loads and checks the registry in `dir`; an invalid document fails the load with an error
+/// that names the directory, the file and the problem.
 pub fn load(dir: &Path) -> Result<Registry, IngestError> {
-    registry_of(&read_documents(dir)?)
+    let documents = read_documents(dir)?;
+    let pairs = documents
+        .iter()
+        .map(|(name, text)| (name.as_str(), text.as_str()));
+    Registry::from_documents(pairs).map_err(|source| IngestError::Registry {
+        dir: dir.display().to_string(),
+        source: Box::new(source),
+    })
 }
-
-/// What the binaries say when [`load_or_embedded`] fails (the error names the file).
-pub const INVALID_REGISTRY: &str = "the schema registry (--registry DIR, else the built-in one) is invalid";
 
 /// The registry in `dir` when one is given (`--registry DIR`), else the compiled-in one.
 pub fn load_or_embedded(dir: Option<&Path>) -> Result<Registry, IngestError> {

@@ -3,10 +3,11 @@
 //! suggest`, `schema check`). Thin: parses arguments, opens the session once, calls the
 //! library, prints.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use ingest::registry_dir::{INVALID_REGISTRY, load_or_embedded};
+use ingest::display;
+use ingest::registry_dir::load_or_embedded;
 use ingest::storage::{Lake, StoreOptions, TableKind};
 use query::compact::{CompactOptions, compact};
 use query::output::render;
@@ -15,7 +16,8 @@ use query::reports::{dups, quality, stats};
 use query::schema::render::{render_changes, render_suggestions};
 use query::schema::source::registry_at;
 use query::schema::suggest::{SuggestReport, suggest, write_documents};
-use query::{LakeSession, OutputFormat};
+use query::session::check_local_lake;
+use query::{LakeSession, OutputFormat, QueryError};
 use schemas::Registry;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -83,7 +85,7 @@ enum Command {
         #[arg(long)]
         event_type: Option<String>,
         /// Only partitions of this date (YYYY-MM-DD)
-        #[arg(long)]
+        #[arg(long, value_parser = partition_date)]
         date: Option<String>,
         /// Size to aim for per output file
         #[arg(long, default_value = "128MiB", value_parser = parse_size)]
@@ -158,16 +160,44 @@ fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// `YYYY-MM-DD` (`compact --date`).
+fn partition_date(text: &str) -> Result<String, String> {
+    chrono_like_date(text)
+        .map(|()| text.to_owned())
+        .ok_or_else(|| "must be a date as YYYY-MM-DD".into())
+}
+
+/// Whether a cause is something a person must fix (exit 2).
+fn is_usage(cause: &(dyn std::error::Error + 'static)) -> bool {
+    display::is_ingest_usage(cause)
+        || cause
+            .downcast_ref::<QueryError>()
+            .is_some_and(QueryError::is_usage)
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let cli = ingest::cli::parse_args::<Cli>();
     tracing_subscriber_init();
     match run(&cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::exit(1);
+            eprintln!("error: {}", display::one_line(e.as_ref()));
+            std::process::exit(display::exit_code(e.as_ref(), is_usage));
         }
     }
+}
+
+/// Before any command on a lake: a local lake must look like one; then one quick request
+/// (credentials, endpoint, bucket, region, the lake's format) answers in seconds.
+async fn preflight(url: &str, options: &StoreOptions) -> anyhow::Result<()> {
+    check_local_lake(url)?;
+    Lake::preflight(url, options).await.map_err(|e| {
+        if e.names_lake() {
+            anyhow::Error::new(e)
+        } else {
+            anyhow::Error::new(e).context(format!("cannot open lake {url}"))
+        }
+    })
 }
 
 fn tracing_subscriber_init() {
@@ -187,7 +217,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
     {
         return schema_check(previous, current);
     }
-    let registry = load_or_embedded(cli.registry.as_deref()).context(INVALID_REGISTRY)?;
+    let registry = load_or_embedded(cli.registry.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let options = StoreOptions {
@@ -195,8 +225,11 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             region: cli.region.clone(),
             ..StoreOptions::default()
         };
-        if let Command::Compact { .. } | Command::Stats { .. } = &cli.command {
-            check_lake_exists(&cli.lake)?;
+        let on_lake = matches!(cli.command, Command::Compact { .. } | Command::Stats { .. });
+        if on_lake || !cli.bare {
+            preflight(&cli.lake, &options).await?;
+        }
+        if on_lake {
             let lake =
                 Lake::open(&cli.lake, &options).with_context(|| format!("cannot open lake {}", cli.lake))?;
             return lake_command(cli, &lake, &registry).await;
@@ -204,7 +237,6 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         let session = if cli.bare {
             LakeSession::bare(&cli.lake, &options)?
         } else {
-            check_lake_exists(&cli.lake)?;
             LakeSession::open(&cli.lake, &options, &registry)
                 .await
                 .with_context(|| format!("cannot open lake {}", cli.lake))?
@@ -292,20 +324,6 @@ fn schema_check(previous: &str, current: &Path) -> anyhow::Result<i32> {
     }
 }
 
-/// A local lake that does not exist is a typo, not an empty lake.
-fn check_lake_exists(url: &str) -> anyhow::Result<()> {
-    let local = url.strip_prefix("file://").unwrap_or(url);
-    if !url.contains("://") || url.starts_with("file://") {
-        let path = Path::new(local);
-        if !path.is_dir() {
-            bail!(
-                "lake {url} is not a directory; pass --lake <dir|s3://bucket/prefix> or set EVENTLAKE_LAKE"
-            );
-        }
-    }
-    Ok(())
-}
-
 async fn lake_command(cli: &Cli, lake: &Lake, registry: &Registry) -> anyhow::Result<i32> {
     match &cli.command {
         Command::Stats { small_file_size } => {
@@ -320,11 +338,6 @@ async fn lake_command(cli: &Cli, lake: &Lake, registry: &Registry) -> anyhow::Re
             dry_run,
             takeover_after,
         } => {
-            if let Some(date) = date
-                && chrono_like_date(date).is_none()
-            {
-                bail!("--date must be YYYY-MM-DD, got {date:?}");
-            }
             let tables = match table.as_deref() {
                 Some("events") => vec![TableKind::Events],
                 Some("duplicates") => vec![TableKind::Duplicates],
@@ -354,14 +367,7 @@ async fn lake_command(cli: &Cli, lake: &Lake, registry: &Registry) -> anyhow::Re
                     bar.set_position(done);
                 }
             };
-            let summary = compact(
-                lake,
-                registry,
-                &options,
-                ingest::display::now_millis(),
-                &mut on_progress,
-            )
-            .await;
+            let summary = compact(lake, registry, &options, display::now_millis(), &mut on_progress).await;
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
@@ -416,12 +422,13 @@ async fn prompt(session: &LakeSession, format: OutputFormat) -> anyhow::Result<(
         }
         let sql = std::mem::take(&mut statement);
         let _ = editor.add_history_entry(sql.trim());
-        match session.ctx.sql(&sql).await {
-            Ok(frame) => match frame.collect().await {
-                Ok(batches) => print!("{}", render(&batches, format)?),
-                Err(e) => eprintln!("error: {e}"),
-            },
-            Err(e) => eprintln!("error: {e}"),
+        match session.run_statements(&sql).await {
+            Ok(results) => {
+                for batches in results {
+                    print!("{}", render(&batches, format)?);
+                }
+            }
+            Err(e) => eprintln!("error: {}", display::one_line(&e)),
         }
     }
     if let Some(path) = &history {

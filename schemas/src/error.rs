@@ -2,6 +2,7 @@
 //! be placed in the lake. None is retryable: they are fixed by changing the input.
 
 use crate::evolution::Change;
+use crate::field_type::FieldType;
 use thiserror::Error;
 
 /// Something in the registry or a partition value violates the lake's contract.
@@ -11,14 +12,16 @@ pub enum SchemaError {
     BadDocument { document: String, message: String },
 
     #[error(
-        "field {field:?} is declared as {first} in {first_event} and as {second} in {second_event}; a field name must have one type across the registry"
+        "schema document {document}: field {field:?} is declared as {second} in {second_event} but as {first} in {first_event}; a field name must have one type across the registry"
     )]
     ConflictingFieldType {
         field: String,
-        first: String,
+        first: FieldType,
         first_event: String,
-        second: String,
+        second: FieldType,
         second_event: String,
+        /// The document that declares the second type.
+        document: String,
     },
 
     #[error("event name {event_name:?} is declared twice ({first} and {second})")]

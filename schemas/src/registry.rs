@@ -64,21 +64,28 @@ impl Registry {
             }
             for (field, ty) in &schema.fields {
                 check_field_name(field).map_err(|m| bad(format!("field {field:?}: {m}")))?;
-                registry.add_field(field, *ty, &schema.event_name)?;
+                registry.add_field(field, *ty, &schema.event_name, document)?;
             }
             registry.events.insert(schema.event_name.clone(), schema);
         }
         Ok(registry)
     }
 
-    fn add_field(&mut self, field: &str, ty: FieldType, event_name: &str) -> Result<(), SchemaError> {
+    fn add_field(
+        &mut self,
+        field: &str,
+        ty: FieldType,
+        event_name: &str,
+        document: &str,
+    ) -> Result<(), SchemaError> {
         match self.fields.get(field) {
             Some((existing, first_event)) if *existing != ty => Err(SchemaError::ConflictingFieldType {
                 field: field.to_owned(),
-                first: existing.to_string(),
+                first: *existing,
                 first_event: first_event.clone(),
-                second: ty.to_string(),
+                second: ty,
                 second_event: event_name.to_owned(),
+                document: document.to_owned(),
             }),
             Some(_) => Ok(()),
             None => {

@@ -5,7 +5,9 @@
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
+use ingest::IngestError;
 use ingest::batch::BatchProcessor;
+use ingest::display;
 use ingest::lambda::{LambdaConfig, handle_kinesis_event};
 use ingest::storage::Lake;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
@@ -16,21 +18,24 @@ use tokio::sync::Mutex;
 #[tokio::main]
 async fn main() {
     if let Err(e) = start().await {
-        // An init error: Lambda reports the container as failed and shows this line.
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+        // An init error: Lambda reports the container as failed and shows this line. The
+        // settings are checked first, before the runtime API is contacted.
+        eprintln!("error: {}", display::one_line(e.as_ref()));
+        std::process::exit(display::exit_code(e.as_ref(), display::is_ingest_usage));
     }
 }
 
 async fn start() -> anyhow::Result<()> {
     let config = LambdaConfig::from_env()?;
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&config.log_filter).map_err(|e| IngestError::BadSetting {
+            name: "RUST_LOG",
+            value: config.log_filter.clone(),
+            problem: format!("not a tracing filter ({e}); e.g. info or ingest=debug"),
+        })?;
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&config.log_filter).map_err(|e| {
-                anyhow::anyhow!("RUST_LOG {:?} is not a valid filter: {e}", config.log_filter)
-            })?,
-        )
+        .with_env_filter(filter)
         .with_current_span(false)
         .with_target(false)
         .without_time()
@@ -61,7 +66,7 @@ async fn invoke(
     event: &KinesisEvent,
 ) -> Result<KinesisEventResponse, Diagnostic> {
     let mut processor = processor.lock().await;
-    let now = ingest::run::now_millis();
+    let now = display::now_millis();
     match handle_kinesis_event(&mut processor, event, now).await {
         Ok(invocation) => {
             println!("{}", invocation.metrics.emf_line(function_name, now));

@@ -5,9 +5,11 @@
 //! once, calls the library, prints.
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use ingest::IngestError;
 use ingest::batch::{BatchProcessor, ProcessorConfig};
+use ingest::display;
 use ingest::generate::{GenerateConfig, generate};
 use ingest::kinesis::checkpoint::CheckpointStore;
 use ingest::kinesis::client::{KinesisOptions, client_region, kinesis_client, stream_arn};
@@ -18,7 +20,7 @@ use ingest::kinesis::invoker::LambdaInvoker;
 use ingest::kinesis::producer::{ProducePolicy, produce};
 use ingest::kinesis::replay::{ReplayPlan, parse_failure_records, ranges_for_stream};
 use ingest::ledger::policy::{CachePolicy, LeasePolicy};
-use ingest::registry_dir::{INVALID_REGISTRY, load_or_embedded};
+use ingest::registry_dir::load_or_embedded;
 use ingest::run::{Input, RunOptions, input_len, run};
 use ingest::storage::{Lake, StoreOptions, StoreRetry};
 use schemas::Registry;
@@ -166,7 +168,7 @@ struct WalkArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "from")]
     failure_record: Vec<PathBuf>,
     /// Stop after this many seconds without new records (default: run until Ctrl-C)
-    #[arg(long)]
+    #[arg(long, value_parser = seconds)]
     until_idle: Option<f64>,
     /// Records per GetRecords call (at most 10,000)
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(i32).range(1..=10_000))]
@@ -222,10 +224,10 @@ struct GenerateArgs {
     #[arg(long)]
     events: u64,
     /// Share of records that are exact re-sends of an earlier event (0 to 1)
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = share)]
     duplicate_rate: f64,
     /// Share of records that are invalid (0 to 1)
-    #[arg(long, default_value_t = 0.002)]
+    #[arg(long, default_value_t = 0.002, value_parser = share)]
     invalid_rate: f64,
     /// Random seed: the same seed writes the same file
     #[arg(long, default_value_t = 42)]
@@ -234,16 +236,64 @@ struct GenerateArgs {
     #[arg(long)]
     output: Option<PathBuf>,
     /// created_at of the first event, Unix seconds
-    #[arg(long, default_value_t = GenerateConfig::default().start)]
+    #[arg(long, default_value_t = GenerateConfig::default().start, value_parser = unix_start)]
     start: i64,
     /// How fast created_at advances: new events per hour of event time (1M/hour spreads
     /// 10M events over 10 hours; 1M/day spreads them over 10 days)
-    #[arg(long, default_value_t = 1_000_000.0)]
+    #[arg(long, default_value_t = 1_000_000.0, value_parser = positive)]
     events_per_hour: f64,
 }
 
+/// A share from 0 to 1 (`--duplicate-rate`, `--invalid-rate`).
+fn share(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
+        _ => Err("must be a number between 0 and 1".into()),
+    }
+}
+
+/// Unix seconds of a date this lake can partition (`--start`).
+fn unix_start(text: &str) -> Result<i64, String> {
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|s| schemas::PartitionDate::from_unix_seconds(*s).is_some())
+        .ok_or_else(|| "must be Unix seconds between 2000-01-01 and 2100-01-01".into())
+}
+
+/// A positive number (`--events-per-hour`).
+fn positive(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+        _ => Err("must be a positive number".into()),
+    }
+}
+
+/// Seconds, 0 or more (`--until-idle`).
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        _ => Err("must be a number of seconds, 0 or more".into()),
+    }
+}
+
+/// A combination of flags clap cannot check by itself, reported as clap reports the others.
+fn usage(message: &str) -> clap::Error {
+    Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message)
+}
+
+/// Prints `error: ...` on one line and exits: 2 when a person must change something, else 1.
+fn fail(error: &anyhow::Error) -> ! {
+    if let Some(clap_error) = error.downcast_ref::<clap::Error>() {
+        eprintln!("{}", display::clap_line(&clap_error.render().to_string()));
+        std::process::exit(display::EXIT_USAGE);
+    }
+    eprintln!("error: {}", display::one_line(error.as_ref()));
+    std::process::exit(display::exit_code(error.as_ref(), display::is_ingest_usage))
+}
+
 fn main() {
-    let cli = Cli::parse();
+    let cli = ingest::cli::parse_args::<Cli>();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -263,24 +313,47 @@ fn main() {
         } => schema_command(registry.as_deref()),
     };
     if let Err(e) = result {
-        // One line, whatever the causes hold (a store error can carry a multi-line body).
-        let text = format!("{e:#}");
-        eprintln!("error: {}", text.split_whitespace().collect::<Vec<_>>().join(" "));
-        std::process::exit(1);
+        fail(&e);
     }
 }
 
-fn run_command(args: &RunArgs) -> anyhow::Result<()> {
-    let input = Input::parse(&args.input);
+/// The input, refused early when it names no readable file.
+fn input_of(text: &str) -> Result<Input, IngestError> {
+    let input = Input::parse(text);
     if let Input::File(path) = &input
         && !path.is_file()
     {
-        bail!(
-            "input {} is not a readable file; pass a JSON Lines file or - for stdin",
-            path.display()
-        );
+        return Err(IngestError::InputNotFound {
+            path: path.display().to_string(),
+        });
     }
-    let registry = load_or_embedded(args.registry.as_deref()).context(INVALID_REGISTRY)?;
+    Ok(input)
+}
+
+/// Opens a lake after its preflight (one quick request: credentials, endpoint, bucket,
+/// region and format answer in seconds).
+async fn open_lake(url: &str, options: &StoreOptions) -> anyhow::Result<Lake> {
+    let lake = Lake::open(url, options)?;
+    Lake::preflight(url, options)
+        .await
+        .map_err(|e| with_hint(e, &format!("cannot open lake {url}")))?;
+    Ok(lake)
+}
+
+/// `error` under `what` (unless it names the lake itself), with a retry hint when running
+/// again can help.
+fn with_hint(error: IngestError, what: &str) -> anyhow::Error {
+    let context = match retry_hint(&error) {
+        Some(hint) => format!("{what} ({hint})"),
+        None if error.names_lake() => return error.into(),
+        None => what.to_owned(),
+    };
+    anyhow::Error::new(error).context(context)
+}
+
+fn run_command(args: &RunArgs) -> anyhow::Result<()> {
+    let input = input_of(&args.input)?;
+    let registry = load_or_embedded(args.registry.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let summary = runtime.block_on(async {
         let options = StoreOptions {
@@ -291,7 +364,7 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
                 timeout: std::time::Duration::from_secs(u64::from(args.store_retry_seconds)),
             },
         };
-        let lake = Lake::open(&args.lake, &options)?;
+        let lake = open_lake(&args.lake, &options).await?;
         let config = ProcessorConfig {
             lease: LeasePolicy {
                 lease_millis: i64::from(args.lease_seconds) * 1000,
@@ -303,10 +376,7 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
         let writer = format!("ingest-run-{}", std::process::id());
         let mut processor = BatchProcessor::open(lake, &registry, &writer, config)
             .await
-            .map_err(|e| {
-                let again = retry_hint(&e);
-                anyhow::Error::new(e).context(format!("cannot open lake {} ({again})", args.lake))
-            })?;
+            .map_err(|e| with_hint(e, &format!("cannot open lake {}", args.lake)))?;
         let bar = progress_bar(input_len(&input));
         let mut on_progress = |records: u64, bytes: u64| {
             if let Some(bar) = &bar {
@@ -322,10 +392,8 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        let summary = summary.map_err(|e| {
-            let again = retry_hint(&e);
-            anyhow::Error::new(e).context(format!("ingesting {} into {} ({again})", args.input, args.lake))
-        })?;
+        let summary =
+            summary.map_err(|e| with_hint(e, &format!("ingesting {} into {}", args.input, args.lake)))?;
         anyhow::Ok(summary)
     })?;
     let mut out = std::io::stdout().lock();
@@ -342,12 +410,15 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether running the same command again can succeed, for error messages.
-fn retry_hint(error: &ingest::IngestError) -> &'static str {
-    if error.is_retryable() {
-        "transient; run the same command again: committed batches are kept, nothing is doubled"
+/// Whether running the same command again can succeed, for error messages: said only when
+/// it can (the other errors say what to change).
+fn retry_hint(error: &IngestError) -> Option<&'static str> {
+    if error.is_transient() {
+        Some("transient; run the same command again: committed batches are kept, nothing is doubled")
+    } else if error.is_retryable() {
+        Some("running the same command again is safe: committed batches are kept, nothing is doubled")
     } else {
-        "not retryable"
+        None
     }
 }
 
@@ -371,28 +442,8 @@ fn progress_bar(len: Option<u64>) -> Option<ProgressBar> {
 }
 
 fn generate_command(args: &GenerateArgs) -> anyhow::Result<()> {
-    for (name, rate) in [
-        ("--duplicate-rate", args.duplicate_rate),
-        ("--invalid-rate", args.invalid_rate),
-    ] {
-        if !(0.0..=1.0).contains(&rate) {
-            bail!("{name} must be between 0 and 1, got {rate}");
-        }
-    }
     if args.duplicate_rate + args.invalid_rate > 1.0 {
-        bail!("--duplicate-rate plus --invalid-rate must not exceed 1");
-    }
-    if schemas::PartitionDate::from_unix_seconds(args.start).is_none() {
-        bail!(
-            "--start must be Unix seconds between 2000-01-01 and 2100-01-01, got {}",
-            args.start
-        );
-    }
-    if !(args.events_per_hour.is_finite() && args.events_per_hour > 0.0) {
-        bail!(
-            "--events-per-hour must be a positive number, got {}",
-            args.events_per_hour
-        );
+        return Err(usage("--duplicate-rate plus --invalid-rate must not exceed 1").into());
     }
     let registry = Registry::embedded().context("the embedded schema registry is invalid")?;
     let config = GenerateConfig {
@@ -405,8 +456,8 @@ fn generate_command(args: &GenerateArgs) -> anyhow::Result<()> {
     };
     let summary = match &args.output {
         Some(path) => {
-            let file =
-                std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let file = std::fs::File::create(path)
+                .map_err(|e| usage(&format!("cannot create --output {}: {e}", path.display())))?;
             let mut out = std::io::BufWriter::new(file);
             if path.extension().is_some_and(|e| e == "gz") {
                 let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
@@ -436,7 +487,7 @@ fn generate_command(args: &GenerateArgs) -> anyhow::Result<()> {
 }
 
 fn schema_command(registry_dir: Option<&Path>) -> anyhow::Result<()> {
-    let registry = load_or_embedded(registry_dir).context(INVALID_REGISTRY)?;
+    let registry = load_or_embedded(registry_dir)?;
     let glue = schemas::glue::GlueTables::new(&registry);
     println!("{}", serde_json::to_string_pretty(&glue)?);
     Ok(())
@@ -450,15 +501,7 @@ fn kinesis_options(args: &KinesisArgs) -> KinesisOptions {
 }
 
 fn produce_command(args: &ProduceArgs) -> anyhow::Result<()> {
-    let input = Input::parse(&args.input);
-    if let Input::File(path) = &input
-        && !path.is_file()
-    {
-        bail!(
-            "input {} is not a readable file; pass a JSON Lines file or - for stdin",
-            path.display()
-        );
-    }
+    let input = input_of(&args.input)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let summary = runtime.block_on(async {
         let client = kinesis_client(&kinesis_options(&args.kinesis)).await?;
@@ -497,15 +540,9 @@ fn produce_command(args: &ProduceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn walk_options(args: &WalkArgs) -> anyhow::Result<ConsumeOptions> {
-    let until_idle = match args.until_idle {
-        Some(seconds) if !(seconds.is_finite() && seconds >= 0.0) => {
-            bail!("--until-idle must be a number of seconds, 0 or more, got {seconds}")
-        }
-        Some(seconds) => Some(std::time::Duration::from_secs_f64(seconds)),
-        None => None,
-    };
-    Ok(ConsumeOptions {
+fn walk_options(args: &WalkArgs) -> ConsumeOptions {
+    let until_idle = args.until_idle.map(std::time::Duration::from_secs_f64);
+    ConsumeOptions {
         start: match args.from {
             From::TrimHorizon => StartPosition::TrimHorizon,
             From::Latest => StartPosition::Latest,
@@ -513,7 +550,7 @@ fn walk_options(args: &WalkArgs) -> anyhow::Result<ConsumeOptions> {
         until_idle,
         batch_size: args.batch_size,
         ..ConsumeOptions::default()
-    })
+    }
 }
 
 /// The replay `--at`, `--until` and `--failure-record` ask for; `None` for a normal walk.
@@ -521,7 +558,8 @@ fn replay_plan(args: &WalkArgs) -> anyhow::Result<Option<ReplayPlan>> {
     let mut failed = Vec::new();
     for path in &args.failure_record {
         let what = path.display().to_string();
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read --failure-record {what}"))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| usage(&format!("cannot read --failure-record {what}: {e}")))?;
         let batches = parse_failure_records(&what, &bytes)?;
         failed.extend(ranges_for_stream(&what, batches, &args.kinesis.stream)?);
     }
@@ -560,7 +598,7 @@ async fn walk(
         &args.kinesis.stream,
         positions,
         sink,
-        walk_options(args)?,
+        walk_options(args),
         stop,
         &mut on_progress,
     )
@@ -588,21 +626,18 @@ fn cache_policy(mib: u64) -> CachePolicy {
 }
 
 fn consume_command(args: &ConsumeArgs) -> anyhow::Result<()> {
-    walk_options(&args.walk)?;
     replay_plan(&args.walk)?;
     let registry = Registry::embedded().context("the embedded schema registry is invalid")?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let summary = runtime.block_on(async {
         let kinesis = kinesis_options(&args.walk.kinesis);
         let client = kinesis_client(&kinesis).await?;
-        let lake = Lake::open(
-            &args.lake,
-            &StoreOptions {
-                endpoint_url: kinesis.endpoint_url.clone(),
-                region: kinesis.region.clone(),
-                ..StoreOptions::default()
-            },
-        )?;
+        let options = StoreOptions {
+            endpoint_url: kinesis.endpoint_url.clone(),
+            region: kinesis.region.clone(),
+            ..StoreOptions::default()
+        };
+        let lake = open_lake(&args.lake, &options).await?;
         let consumer = args.consumer.as_deref().unwrap_or(&args.walk.kinesis.stream);
         let checkpoints = CheckpointStore::new(lake.clone(), consumer)?;
         let config = ProcessorConfig {
@@ -615,7 +650,7 @@ fn consume_command(args: &ConsumeArgs) -> anyhow::Result<()> {
         let writer = format!("ingest-consume-{}", std::process::id());
         let mut processor = BatchProcessor::open(lake, &registry, &writer, config)
             .await
-            .with_context(|| format!("cannot open lake {}", args.lake))?;
+            .map_err(|e| with_hint(e, &format!("cannot open lake {}", args.lake)))?;
         let mut sink = ProcessorSink {
             processor: &mut processor,
         };
@@ -625,7 +660,6 @@ fn consume_command(args: &ConsumeArgs) -> anyhow::Result<()> {
 }
 
 fn invoke_command(args: &InvokeArgs) -> anyhow::Result<()> {
-    walk_options(&args.walk)?;
     replay_plan(&args.walk)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let summary = runtime.block_on(async {

@@ -5,7 +5,7 @@
 use crate::batch::ProcessorConfig;
 use crate::error::IngestError;
 use crate::ledger::policy::{CachePolicy, LeasePolicy};
-use crate::storage::StoreOptions;
+use crate::storage::{Lake, StoreOptions};
 
 pub const LAKE_URL: &str = "EVENTLAKE_LAKE_URL";
 pub const LEASE_SECONDS: &str = "EVENTLAKE_LEASE_SECONDS";
@@ -35,10 +35,19 @@ impl LambdaConfig {
 
     /// Reads settings through `get`, so tests need not touch the process environment.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, IngestError> {
-        let lake_url = get(LAKE_URL).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
-            IngestError::Config(format!(
-                "{LAKE_URL} is not set; set it to the lake's root, e.g. s3://my-bucket/lake"
-            ))
+        let lake_url = get(LAKE_URL)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(IngestError::MissingSetting {
+                name: LAKE_URL,
+                hint: "set it to the lake's root, e.g. s3://my-bucket/lake",
+            })?;
+        Lake::check_url(&lake_url).map_err(|e| IngestError::BadSetting {
+            name: LAKE_URL,
+            value: lake_url.clone(),
+            problem: match e {
+                IngestError::LakeUrl { message, .. } => message,
+                other => other.to_string(),
+            },
         })?;
         let defaults = ProcessorConfig::default();
         let lease_seconds = number(&get, LEASE_SECONDS, 960, 60..=86_400)?;
@@ -63,9 +72,11 @@ impl LambdaConfig {
         if let Some(url) = &endpoint_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            return Err(IngestError::Config(format!(
-                "{S3_ENDPOINT_URL} must be an http:// or https:// URL, got {url:?}"
-            )));
+            return Err(IngestError::BadSetting {
+                name: S3_ENDPOINT_URL,
+                value: url.clone(),
+                problem: "must be an http:// or https:// URL".into(),
+            });
         }
         let mut processor = ProcessorConfig {
             lease: LeasePolicy {
@@ -111,7 +122,7 @@ fn default_cache_mib(function_mib: u64) -> u64 {
 
 fn number(
     get: &impl Fn(&str) -> Option<String>,
-    name: &str,
+    name: &'static str,
     default: u64,
     range: std::ops::RangeInclusive<u64>,
 ) -> Result<u64, IngestError> {
@@ -120,11 +131,11 @@ fn number(
     };
     match text.trim().parse::<u64>() {
         Ok(n) if range.contains(&n) => Ok(n),
-        _ => Err(IngestError::Config(format!(
-            "{name} must be a whole number from {} to {}, got {text:?}",
-            range.start(),
-            range.end()
-        ))),
+        _ => Err(IngestError::BadSetting {
+            name,
+            value: text,
+            problem: format!("must be a whole number from {} to {}", range.start(), range.end()),
+        }),
     }
 }
 
@@ -208,10 +219,11 @@ mod tests {
             (LEDGER_BUCKETS, "0"),
             (ZSTD_LEVEL, "30"),
             (S3_ENDPOINT_URL, "localhost:5000"),
+            (LAKE_URL, "ftp://host/lake"),
         ] {
             let err = config(&[(LAKE_URL, "s3://b/l"), (name, value)]).expect_err(value);
             assert!(err.to_string().contains(name), "{err}");
-            assert!(!err.is_retryable());
+            assert!(!err.is_retryable() && err.is_usage(), "{err}");
         }
     }
 }

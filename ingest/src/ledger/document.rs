@@ -117,6 +117,37 @@ impl ManifestRecord {
     }
 }
 
+/// Reads `_ledger/config.json` (`path`) of the lake at `lake_url`: a format newer than
+/// [`FORMAT`] is a lake this build cannot write or read safely ([`IngestError::NewerLake`]);
+/// an unreadable document, format 0 or zero buckets is a corrupt ledger.
+pub fn parse_config(bytes: &[u8], path: &str, lake_url: &str) -> Result<ConfigDoc, IngestError> {
+    let corrupt = |message: String| IngestError::CorruptLedger {
+        path: path.to_owned(),
+        message,
+    };
+    /// Only the format, so a newer lake is recognised whatever else its config holds.
+    #[derive(Deserialize)]
+    struct Format {
+        format: u32,
+    }
+    let format: Format = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    if format.format > FORMAT {
+        return Err(IngestError::NewerLake {
+            url: lake_url.to_owned(),
+            found: format.format,
+            supported: FORMAT,
+        });
+    }
+    let doc: ConfigDoc = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+    if doc.format != FORMAT || doc.buckets == 0 {
+        return Err(corrupt(format!(
+            "unsupported format {} or zero buckets",
+            doc.format
+        )));
+    }
+    Ok(doc)
+}
+
 pub fn encode_json<T: Serialize>(value: &T) -> Result<Bytes, IngestError> {
     let json = serde_json::to_vec(value).map_err(IngestError::encode)?;
     zstd::bulk::compress(&json, 3)
@@ -201,5 +232,36 @@ mod tests {
             BatchStatus::Aborted
         );
         assert!(manifest_status(b"garbage!", "m").is_err());
+    }
+
+    #[test]
+    fn a_newer_format_is_its_own_error() {
+        let parse = |json: &str| parse_config(json.as_bytes(), "_ledger/config.json", "s3://b/lake");
+        assert_eq!(
+            parse(r#"{"format":1,"buckets":4}"#).expect("current"),
+            ConfigDoc {
+                format: 1,
+                buckets: 4
+            }
+        );
+        let newer = parse(r#"{"format":2,"shards":8}"#).expect_err("newer");
+        assert!(
+            matches!(
+                newer,
+                IngestError::NewerLake {
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{newer}"
+        );
+        assert!(newer.to_string().contains("s3://b/lake"), "{newer}");
+        for corrupt in [r#"{"format":0,"buckets":4}"#, r#"{"format":1,"buckets":0}"#, "{"] {
+            assert!(
+                matches!(parse(corrupt), Err(IngestError::CorruptLedger { .. })),
+                "{corrupt}"
+            );
+        }
     }
 }

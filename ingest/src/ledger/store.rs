@@ -68,7 +68,7 @@ impl Ledger {
     ) -> Result<Self, IngestError> {
         let path = Layout::config();
         let config = match read_optional(&lake, &path).await? {
-            Some(bytes) => parse_config(&bytes, &path)?,
+            Some(bytes) => document::parse_config(&bytes, &path, &lake.url)?,
             None => {
                 let doc = ConfigDoc {
                     format: document::FORMAT,
@@ -85,7 +85,7 @@ impl Ledger {
                                 path: path.clone(),
                                 message: "config vanished after a create conflict".into(),
                             })?;
-                    parse_config(&bytes, &path)?
+                    document::parse_config(&bytes, &path, &lake.url)?
                 }
             }
         };
@@ -371,20 +371,6 @@ fn to_resolution(status: BatchStatus) -> Resolution {
         BatchStatus::Committed => Resolution::Committed,
         BatchStatus::Aborted => Resolution::Aborted,
     }
-}
-
-fn parse_config(bytes: &[u8], path: &str) -> Result<ConfigDoc, IngestError> {
-    let doc: ConfigDoc = serde_json::from_slice(bytes).map_err(|e| IngestError::CorruptLedger {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
-    if doc.format != document::FORMAT || doc.buckets == 0 {
-        return Err(IngestError::CorruptLedger {
-            path: path.to_owned(),
-            message: format!("unsupported format {} or zero buckets", doc.format),
-        });
-    }
-    Ok(doc)
 }
 
 /// Reads a lake-relative object, `None` if it does not exist.

@@ -1,13 +1,17 @@
 //! Builds the object store and root prefix from one lake URL: `s3://bucket/prefix`, a plain
-//! path or `file:///path` (the local default), `memory://` (tests).
+//! path or `file:///path` (the local default), `memory://` (tests); and the CLIs' preflight,
+//! one quick request that tells a wrong endpoint, bucket, region or credentials in seconds.
 
+use super::layout::Layout;
+use super::problem::StoreProblem;
 use crate::error::IngestError;
-use object_store::ObjectStore;
+use crate::ledger::document::parse_config;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{BackoffConfig, RetryConfig};
+use object_store::{ObjectStore, ObjectStoreExt};
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
@@ -44,6 +48,12 @@ impl Default for StoreRetry {
 }
 
 impl StoreRetry {
+    /// One retry within 10 s: the CLIs' first request ([`Lake::preflight`]).
+    pub const QUICK: StoreRetry = StoreRetry {
+        max_retries: 1,
+        timeout: Duration::from_secs(10),
+    };
+
     fn config(self) -> RetryConfig {
         RetryConfig {
             backoff: BackoffConfig {
@@ -78,33 +88,16 @@ impl Lake {
 
     /// Opens a lake from its URL. Local directories are created if missing.
     pub fn open(url: &str, options: &StoreOptions) -> Result<Self, IngestError> {
-        let bad = |message: String| IngestError::LakeUrl {
-            url: url.to_owned(),
-            message,
-        };
-        if url.trim().is_empty() {
-            return Err(bad(
-                "it is empty; pass a directory, file:///dir, s3://bucket/prefix or memory://".into(),
-            ));
+        match locate(url)? {
+            Location::S3 { bucket, root } => Self::open_s3(url, &bucket, root, options),
+            Location::Memory => Ok(Lake::new(Arc::new(InMemory::new()), Path::default(), url)),
+            Location::Local(dir) => Self::open_local(url, &dir),
         }
-        match Url::parse(url) {
-            Ok(parsed) if parsed.scheme() == "s3" => Self::open_s3(url, &parsed, options),
-            Ok(parsed) if parsed.scheme() == "memory" => {
-                Ok(Lake::new(Arc::new(InMemory::new()), Path::default(), url))
-            }
-            Ok(parsed) if parsed.scheme() == "file" => {
-                let dir = parsed
-                    .to_file_path()
-                    .map_err(|()| bad("not a local file path".into()))?;
-                Self::open_local(url, &dir)
-            }
-            Ok(parsed) if parsed.scheme().len() > 1 => Err(bad(format!(
-                "unsupported scheme {:?}; use a directory, file://, s3:// or memory://",
-                parsed.scheme()
-            ))),
-            // Plain paths (and Windows drive letters, which parse as one-letter schemes).
-            _ => Self::open_local(url, std::path::Path::new(url)),
-        }
+    }
+
+    /// Checks a lake URL without opening anything (the Lambda's settings).
+    pub fn check_url(url: &str) -> Result<(), IngestError> {
+        locate(url).map(|_| ())
     }
 
     fn open_local(url: &str, dir: &std::path::Path) -> Result<Self, IngestError> {
@@ -121,15 +114,13 @@ impl Lake {
         Ok(Lake::new(Arc::new(store), Path::default(), url))
     }
 
-    fn open_s3(url: &str, parsed: &Url, options: &StoreOptions) -> Result<Self, IngestError> {
-        let bad = |message: String| IngestError::LakeUrl {
-            url: url.to_owned(),
-            message,
-        };
-        let bucket = parsed
-            .host_str()
-            .filter(|b| !b.is_empty())
-            .ok_or_else(|| bad("no bucket name".into()))?;
+    fn open_s3(url: &str, bucket: &str, root: Path, options: &StoreOptions) -> Result<Self, IngestError> {
+        if no_credential_source(|name| std::env::var(name).ok()) {
+            return Err(IngestError::StoreSetup {
+                url: url.to_owned(),
+                problem: StoreProblem::NoCredentials,
+            });
+        }
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .with_retry(options.retry.config());
@@ -146,9 +137,43 @@ impl Lake {
         if let Some(region) = &options.region {
             builder = builder.with_region(region);
         }
-        let store = builder.build().map_err(|e| bad(e.to_string()))?;
-        let root = Path::parse(parsed.path().trim_matches('/')).map_err(|e| bad(e.to_string()))?;
+        let store = builder.build().map_err(|e| IngestError::S3Client {
+            url: url.to_owned(),
+            message: e.to_string(),
+        })?;
         Ok(Lake::new(Arc::new(store), root, url))
+    }
+
+    /// One cheap request before a command starts work: reads `_ledger/config.json` (absent is
+    /// fine: a new lake) through a store that retries once within 10 s, so a wrong endpoint,
+    /// bucket, region or credentials fail in seconds instead of after the default 10 retries
+    /// over 3 minutes; a lake of a newer format is refused ([`Lake::check_format`]).
+    pub async fn preflight(url: &str, options: &StoreOptions) -> Result<(), IngestError> {
+        let quick = StoreOptions {
+            retry: StoreRetry::QUICK,
+            ..options.clone()
+        };
+        Lake::open(url, &quick)?.check_format().await
+    }
+
+    /// Refuses a lake that a newer eventlake wrote (its ledger format is newer than this
+    /// build's); a lake without a ledger yet is fine.
+    pub async fn check_format(&self) -> Result<(), IngestError> {
+        let relative = Layout::config();
+        let key = self.path(&relative);
+        let bytes = match self.store.get(&key).await {
+            Ok(got) => got
+                .bytes()
+                .await
+                .map_err(|e| IngestError::store("get", &key, e))?,
+            Err(e @ object_store::Error::NotFound { .. })
+                if StoreProblem::of(&e) != StoreProblem::NoSuchBucket =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(IngestError::store("get", &key, e)),
+        };
+        parse_config(&bytes, &relative, &self.url).map(|_| ())
     }
 
     /// The full key of a lake-relative path.
@@ -173,9 +198,96 @@ impl Lake {
     }
 }
 
+/// Where a lake URL points, checked without any I/O.
+enum Location {
+    S3 { bucket: String, root: Path },
+    Memory,
+    Local(std::path::PathBuf),
+}
+
+fn locate(url: &str) -> Result<Location, IngestError> {
+    let bad = |message: String| IngestError::LakeUrl {
+        url: url.to_owned(),
+        message,
+    };
+    if url.trim().is_empty() {
+        return Err(bad(
+            "it is empty; pass a directory, file:///dir, s3://bucket/prefix or memory://".into(),
+        ));
+    }
+    match Url::parse(url) {
+        Ok(parsed) if parsed.scheme() == "s3" => {
+            let bucket = parsed
+                .host_str()
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| bad("no bucket name".into()))?;
+            let root = Path::parse(parsed.path().trim_matches('/')).map_err(|e| bad(e.to_string()))?;
+            Ok(Location::S3 {
+                bucket: bucket.to_owned(),
+                root,
+            })
+        }
+        Ok(parsed) if parsed.scheme() == "memory" => Ok(Location::Memory),
+        Ok(parsed) if parsed.scheme() == "file" => parsed
+            .to_file_path()
+            .map(Location::Local)
+            .map_err(|()| bad("not a local file path".into())),
+        Ok(parsed) if parsed.scheme().len() > 1 => Err(bad(format!(
+            "unsupported scheme {:?}; use a directory, file://, s3:// or memory://",
+            parsed.scheme()
+        ))),
+        // Plain paths (and Windows drive letters, which parse as one-letter schemes).
+        _ => Ok(Location::Local(std::path::PathBuf::from(url))),
+    }
+}
+
+/// Whether no credentials can be found without the EC2 instance metadata service and that
+/// service is switched off (`AWS_EC2_METADATA_DISABLED=true`): every request would fail, so
+/// opening fails at once. The variables are the ones object_store reads (it reads no
+/// profiles); `AWS_SKIP_SIGNATURE=true` needs no credentials.
+fn no_credential_source(get: impl Fn(&str) -> Option<String>) -> bool {
+    let set = |name: &str| get(name).is_some_and(|v| !v.trim().is_empty());
+    let yes = |name: &str| get(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let some_source = yes("AWS_SKIP_SIGNATURE")
+        || (set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY"))
+        || set("AWS_WEB_IDENTITY_TOKEN_FILE")
+        || set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        || set("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    yes("AWS_EC2_METADATA_DISABLED") && !some_source
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_credential_source_only_when_metadata_is_off_and_nothing_is_set() {
+        let with = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            no_credential_source(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        };
+        let off = ("AWS_EC2_METADATA_DISABLED", "true");
+        assert!(with(&[off]));
+        assert!(
+            with(&[off, ("AWS_ACCESS_KEY_ID", "k")]),
+            "a key without its secret"
+        );
+        assert!(!with(&[]), "the metadata service may answer");
+        assert!(!with(&[("AWS_EC2_METADATA_DISABLED", "false")]));
+        for source in [
+            &[("AWS_ACCESS_KEY_ID", "k"), ("AWS_SECRET_ACCESS_KEY", "s")][..],
+            &[("AWS_WEB_IDENTITY_TOKEN_FILE", "/t")],
+            &[("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/creds")],
+            &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1/creds")],
+            &[("AWS_SKIP_SIGNATURE", "true")],
+        ] {
+            let vars: Vec<_> = source.iter().copied().chain([off]).collect();
+            assert!(!with(&vars), "{source:?}");
+        }
+    }
 
     #[test]
     fn urls_map_to_stores() {

@@ -4,7 +4,11 @@
 pub mod layout;
 #[cfg(feature = "lake")]
 pub mod location;
+#[cfg(feature = "lake")]
+pub mod problem;
 
 pub use layout::{BatchId, Layout, TableKind};
 #[cfg(feature = "lake")]
 pub use location::{Lake, StoreOptions, StoreRetry};
+#[cfg(feature = "lake")]
+pub use problem::StoreProblem;

@@ -6,6 +6,7 @@ mod common;
 mod cost_shape;
 mod dedup_crash;
 mod dedup_simulation;
+mod errors;
 mod fuzz_replay;
 mod hostile_input;
 mod kinesis_e2e;

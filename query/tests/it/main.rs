@@ -3,6 +3,7 @@
 
 mod common;
 mod compact;
+mod errors;
 mod read_lake;
 mod reports_golden;
 mod s3_lake;

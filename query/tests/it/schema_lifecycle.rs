@@ -157,7 +157,11 @@ fn a_git_revision_is_a_previous_version() {
         "--current",
         events.to_str().expect("utf8"),
     ]);
-    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(
+        unknown.status.code(),
+        Some(2),
+        "a revision to fix, not a refused change"
+    );
     let message = stderr(&unknown);
     assert_eq!(message.lines().count(), 1, "{message}");
     assert!(message.contains("git revision no-such-rev") && message.contains("pass a directory"));
@@ -357,7 +361,9 @@ async fn suggest_on_the_v1_lake_proposes_the_v2_declarations() {
 
 #[test]
 fn bad_schema_arguments_say_what_to_fix() {
-    let lake = env!("CARGO_MANIFEST_DIR");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("events")).expect("an empty lake");
+    let lake = dir.path().to_str().expect("utf8");
     let cases: [(&[&str], &str); 4] = [
         (&["schema", "suggest", "--min-count", "0"], "--min-count"),
         (

@@ -3,6 +3,7 @@
 //! back with the parquet crate, and check the exactly-once invariant.
 #![allow(dead_code)]
 
+pub mod error_table;
 pub mod moto;
 
 use arrow::array::{Array, AsArray};

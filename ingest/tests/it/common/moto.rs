@@ -31,6 +31,12 @@ fn moto_binary() -> PathBuf {
 
 impl Moto {
     pub fn start() -> Moto {
+        Self::start_with(&[])
+    }
+
+    /// A server with settings of its own in its environment, e.g.
+    /// `INITIAL_NO_AUTH_ACTION_COUNT=0`: every request's credentials are checked.
+    pub fn start_with(env: &[(&str, &str)]) -> Moto {
         let port = TcpListener::bind("127.0.0.1:0")
             .expect("free port")
             .local_addr()
@@ -38,6 +44,7 @@ impl Moto {
             .port();
         let child = Command::new(moto_binary())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
