@@ -21,13 +21,13 @@ fuzz:
 	scripts/fuzz.sh
 
 demo:
-	cargo run --release -p ingest --bin ingest -- run --input samples/events.jsonl.gz --lake ./lake
+	cargo run --release --bin ingest -- run --input samples/events.jsonl.gz --lake ./lake
 
 # Load runs (bench/load.py): 10M events through `ingest run` with memory sampled (default
 # ledger cache, then the ten-day input again under a 256 MiB cache budget), and 200k through
 # moto's Kinesis and S3 with 4 shards and two racing consumers. Exact counts checked.
 load:
 	scripts/venv.sh
-	cargo build --release -p ingest -p query --bins
+	cargo build --release --bins
 	.venv/bin/python bench/load.py
 	.venv/bin/python bench/load.py --skip-one-day --skip-kinesis --ledger-cache-mib 256
