@@ -6,7 +6,7 @@
 //! Run: `cargo bench -p ingest --bench ledger_memory` (prints a Markdown table).
 
 use ingest::ledger::chain::ChainState;
-use ingest::ledger::document::{self, ClaimDoc, CommitDoc};
+use ingest::ledger::document::{self, ClaimDoc, CommitDoc, Hash128};
 use ingest::ledger::policy::CheckpointPolicy;
 use ingest::storage::BatchId;
 use std::time::Instant;
@@ -30,10 +30,7 @@ fn main() {
             .map(|i| {
                 let k = n + i;
                 ClaimDoc {
-                    uuid: format!(
-                        "{:032x}",
-                        u128::from(k).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)
-                    ),
+                    uuid: Hash128(u128::from(k).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)),
                     shard: format!("shardId-{:012}", k % 4),
                     sequence: format!(
                         "4959033827149025660855969253836157109592157598913{:07}",
@@ -55,7 +52,7 @@ fn main() {
             others: Vec::new(),
         };
         if commits < 200 {
-            commit_bytes += document::encode_json(&doc).expect("encode").len();
+            commit_bytes += document::encode_doc(&doc).expect("encode").len();
             commits += 1;
         }
         state.apply(version, &doc, "bench").expect("apply");
@@ -63,10 +60,10 @@ fn main() {
     let build = started.elapsed();
     let memory = state.approx_bytes();
     let started = Instant::now();
-    let checkpoint = document::encode_json(&state.to_doc()).expect("checkpoint");
+    let checkpoint = document::encode_doc(&state.to_doc()).expect("checkpoint");
     let encode = started.elapsed();
     let started = Instant::now();
-    let doc: document::ChainDoc = document::decode_json(&checkpoint, "bench").expect("decode");
+    let doc: document::ChainDoc = document::decode_doc(&checkpoint, "bench").expect("decode");
     let restored = ChainState::from_doc(&doc, "bench").expect("restore");
     let load = started.elapsed();
     assert_eq!(restored.uuids(), state.uuids());

@@ -4,10 +4,10 @@
 //! through them in a plain `cargo test`, so the checks keep running without cargo-fuzz.
 
 use crate::decode::{Event, MAX_RECORD_BYTES, MAX_UUID_BYTES, QuarantineReason, decode};
-use crate::ledger::chain::{ChainState, parse_hash};
+use crate::ledger::chain::ChainState;
 use crate::ledger::document::{
-    self, BatchStatus, ChainDoc, CommitDoc, HEADER_COMMITTED, ManifestDoc, decode_json, decode_manifest,
-    encode_json, manifest_status,
+    self, BatchStatus, ChainDoc, CommitDoc, HEADER_COMMITTED, Hash128, LegacyManifestDoc, ManifestDoc,
+    decode_doc, decode_manifest, encode_doc, manifest_status,
 };
 use schemas::partition::{MAX_CREATED_AT_EXCLUSIVE, MIN_CREATED_AT, check_event_type};
 use schemas::registry::check_field_name;
@@ -329,30 +329,31 @@ pub fn check_ledger(data: &[u8]) {
     agree_with_json::<ChainDoc>(data, &framed);
     let mut manifest = HEADER_COMMITTED.to_vec();
     manifest.extend_from_slice(&framed);
-    let plain = serde_json::from_slice::<ManifestDoc>(data);
+    let plain = serde_json::from_slice::<LegacyManifestDoc>(data).map(ManifestDoc::from);
     assert_eq!(decode_manifest(&manifest, "m").ok(), plain.as_ref().ok().cloned());
     if let Ok(doc) = plain {
         roundtrip_manifest(&doc);
-        for record in &doc.records {
-            if let Some(bytes) = record.decode_data() {
-                assert_eq!(document::ManifestRecord::encode_data(&bytes), record.data);
-            }
-        }
+        let legacy = document::encode_legacy_manifest(&doc).expect("encode format 1");
+        let mut again = decode_manifest(&legacy, "m").expect("format 1 re-decodes");
+        again.format = doc.format;
+        assert_eq!(again, doc, "format 1 round trip");
     }
     if let Ok(case) = serde_json::from_slice::<ChainCase>(data) {
         check_chain(&case);
     }
 }
 
+/// A document read from stored bytes (either format) is written in format 2 and reads back
+/// the same.
 fn roundtrip_stored<T: DeserializeOwned + serde::Serialize + PartialEq + Debug>(data: &[u8]) {
-    if let Ok(doc) = decode_json::<T>(data, "x") {
-        let bytes = encode_json(&doc).expect("encode");
-        assert_eq!(decode_json::<T>(&bytes, "x").expect("re-decode"), doc);
+    if let Ok(doc) = decode_doc::<T>(data, "x") {
+        let bytes = encode_doc(&doc).expect("encode");
+        assert_eq!(decode_doc::<T>(&bytes, "x").expect("re-decode"), doc);
     }
 }
 
 fn agree_with_json<T: DeserializeOwned + serde::Serialize + PartialEq + Debug>(json: &[u8], framed: &[u8]) {
-    let decoded = decode_json::<T>(framed, "x").ok();
+    let decoded = decode_doc::<T>(framed, "x").ok();
     assert_eq!(decoded, serde_json::from_slice::<T>(json).ok());
     if decoded.is_some() {
         roundtrip_stored::<T>(framed);
@@ -419,8 +420,8 @@ pub fn check_chain(case: &ChainCase) {
 /// A state's checkpoint, after a trip through its stored bytes; restoring it is lossless.
 fn checkpoint_round_trip(state: &ChainState) -> ChainDoc {
     let doc = state.to_doc();
-    let bytes = encode_json(&doc).expect("encode");
-    let stored: ChainDoc = decode_json(&bytes, "cp").expect("decode");
+    let bytes = encode_doc(&doc).expect("encode");
+    let stored: ChainDoc = decode_doc(&bytes, "cp").expect("decode");
     assert_eq!(stored, doc);
     let restored = ChainState::from_doc(&stored, "cp").expect("a written checkpoint loads");
     assert_eq!(restored.to_doc(), doc, "checkpoints restore exactly");
@@ -428,18 +429,17 @@ fn checkpoint_round_trip(state: &ChainState) -> ChainDoc {
 }
 
 fn check_takeovers(before: &ChainDoc, after: &ChainDoc, commit: &CommitDoc) {
-    let after_by_uuid: BTreeMap<&str, _> = after.originals.iter().map(|c| (c.uuid.as_str(), c)).collect();
+    let after_by_uuid: BTreeMap<Hash128, _> = after.originals.iter().map(|c| (c.uuid, c)).collect();
     for old in &before.originals {
         let new = after_by_uuid
-            .get(old.uuid.as_str())
+            .get(&old.uuid)
             .expect("an original claim is never dropped");
         if *new != old {
-            let uuid = parse_hash(&old.uuid);
             assert!(
                 commit
                     .claims
                     .iter()
-                    .any(|c| parse_hash(&c.uuid) == uuid && c.replaces.as_deref() == Some(old.batch.as_str())),
+                    .any(|c| c.uuid == old.uuid && c.replaces.as_deref() == Some(old.batch.as_str())),
                 "{} changed hands without a takeover of {}",
                 old.uuid,
                 old.batch
@@ -467,7 +467,7 @@ mod tests {
     fn claim() -> impl Strategy<Value = ClaimDoc> {
         (0u8..8, "[a-z]{1,3}", 0u64..1000, proptest::option::of(0u8..6)).prop_map(
             |(uuid, shard, sequence, replaces)| ClaimDoc {
-                uuid: format!("{uuid:032x}"),
+                uuid: Hash128(u128::from(uuid)),
                 shard,
                 sequence: sequence.to_string(),
                 event_type: "t".into(),
@@ -492,10 +492,7 @@ mod tests {
                     writer: "w".into(),
                     committed_at_millis: at,
                     claims,
-                    others: others
-                        .iter()
-                        .map(|fp| format!("{:032x}", 1000 + u128::from(*fp)))
-                        .collect(),
+                    others: others.iter().map(|fp| Hash128(1000 + u128::from(*fp))).collect(),
                 })
                 .collect()
         })
@@ -551,8 +548,10 @@ mod tests {
         #[test]
         fn commits_round_trip_through_their_stored_bytes(commits in commits()) {
             for commit in &commits {
-                let bytes = encode_json(commit).expect("encode");
-                prop_assert_eq!(&decode_json::<CommitDoc>(&bytes, "v").expect("decode"), commit);
+                let bytes = encode_doc(commit).expect("encode");
+                prop_assert_eq!(&decode_doc::<CommitDoc>(&bytes, "v").expect("decode"), commit);
+                let legacy = document::encode_legacy_json(commit).expect("encode format 1");
+                prop_assert_eq!(&decode_doc::<CommitDoc>(&legacy, "v").expect("decode format 1"), commit);
             }
         }
 
@@ -565,7 +564,7 @@ mod tests {
             }
             let before = state.to_doc();
             match bad {
-                0 => last.others.push(format!("+{:031x}", 5)),
+                0 => last.claims.insert(0, ClaimDoc { sequence: String::new(), ..claim_of(&last) }),
                 1 => last.claims.push(ClaimDoc { sequence: "12a".into(), ..claim_of(&last) }),
                 _ => last.batch = "not-a-batch".into(),
             }
@@ -624,7 +623,7 @@ mod tests {
 
     fn claim_of(commit: &CommitDoc) -> ClaimDoc {
         commit.claims.first().cloned().unwrap_or(ClaimDoc {
-            uuid: format!("{:032x}", 1),
+            uuid: Hash128(1),
             shard: "s".into(),
             sequence: "1".into(),
             event_type: "t".into(),

@@ -11,7 +11,7 @@ use futures::{StreamExt, TryStreamExt};
 use ingest::generate::{GenerateConfig, generate};
 use ingest::kinesis::event::lambda_event;
 use ingest::ledger::chain::{ChainKey, ChainKind, ChainState, bucket_of};
-use ingest::ledger::document::{self, ClaimDoc, CommitDoc, ManifestDoc};
+use ingest::ledger::document::{self, ClaimDoc, CommitDoc, Hash128, ManifestDoc};
 use ingest::ledger::{DEFAULT_BUCKETS, put_create};
 use ingest::source::{SequenceNumber, SourceId, SourceRecord};
 use ingest::storage::{BatchId, Lake, Layout};
@@ -157,7 +157,7 @@ pub fn warm_ledger(uuids: u64) -> WarmLedger {
                 .entry(bucket_of(hash, DEFAULT_BUCKETS))
                 .or_default()
                 .push(ClaimDoc {
-                    uuid: format!("{hash:032x}"),
+                    uuid: Hash128(hash),
                     shard: format!("shardId-{:012}", k % 4),
                     sequence: sequence(k),
                     event_type: "account".into(),
@@ -197,7 +197,7 @@ impl WarmLedger {
     /// opened on the lake loads the state as a cold Lambda would: LIST, then the checkpoint.
     pub async fn store(&self, lake: &Lake) {
         for (key, state) in &self.states {
-            let bytes = document::encode_json(&state.to_doc()).expect("encode a checkpoint");
+            let bytes = document::encode_doc(&state.to_doc()).expect("encode a checkpoint");
             put_create(lake, &key.checkpoint_path(state.version), bytes)
                 .await
                 .expect("store a checkpoint");

@@ -8,7 +8,7 @@ use crate::encode::{
     DuplicateRow, EventRow, OriginalPointer, ParquetOptions, QuarantineRow, RowEncoder, encode_parquet,
 };
 use crate::error::IngestError;
-use crate::ledger::document::{ManifestDoc, ManifestRecord, RoleDoc};
+use crate::ledger::document::{ManifestDoc, ManifestRecord, RecordBytes, RoleDoc};
 use crate::ledger::put_create;
 use crate::source::{SequenceNumber, SourceId};
 use crate::storage::{BatchId, Lake, Layout, TableKind};
@@ -211,7 +211,7 @@ pub fn manifest_record(source: &SourceId, arrival_micros: i64, data: &[u8], role
         shard: source.shard_id.clone(),
         sequence: source.sequence.to_string(),
         arrival_micros,
-        data: ManifestRecord::encode_data(data),
+        data: RecordBytes(data.to_vec()),
         role: match role {
             Role::Event => RoleDoc::Event,
             Role::Duplicate(p) => RoleDoc::Duplicate {
@@ -251,7 +251,7 @@ impl ManifestRows {
         for r in &doc.records {
             let sequence =
                 SequenceNumber::parse(&r.sequence).ok_or_else(|| corrupt("bad sequence number"))?;
-            let data = r.decode_data().ok_or_else(|| corrupt("bad base64 record"))?;
+            let data = r.data.0.clone();
             let role = match &r.role {
                 RoleDoc::Event => Role::Event,
                 RoleDoc::Quarantine => Role::Quarantine,

@@ -19,8 +19,8 @@ use super::report::{BatchReport, CommittedAs, RecordOutcome};
 use crate::decode::{self, Event, Invalid};
 use crate::encode::{OriginalPointer, ParquetOptions, RowEncoder};
 use crate::error::IngestError;
-use crate::ledger::chain::{ChainKey, ChainKind, bucket_of};
-use crate::ledger::document::{self, ClaimDoc, CommitDoc, ManifestDoc};
+use crate::ledger::chain::{ChainKey, ChainKind, HashTable, bucket_of};
+use crate::ledger::document::{self, ClaimDoc, CommitDoc, Hash128, ManifestDoc};
 use crate::ledger::policy::{CachePolicy, CommitRetryPolicy, LeasePolicy};
 use crate::ledger::{Ledger, Resolution, put_create, read_optional};
 use crate::source::SourceRecord;
@@ -289,7 +289,7 @@ impl BatchProcessor {
             let lake = &self.lake;
             let results: Vec<_> = futures::stream::iter(proposals)
                 .map(|(key, version, doc)| async move {
-                    let created = match document::encode_json(&doc) {
+                    let created = match document::encode_doc(&doc) {
                         Ok(bytes) => put_create(lake, &key.version_path(version), bytes).await,
                         Err(e) => Err(e),
                     };
@@ -350,7 +350,7 @@ impl BatchProcessor {
                 }
             }
         }
-        let mut claimed_here: HashMap<u128, usize> = HashMap::new();
+        let mut claimed_here: HashTable<u128, usize> = HashTable::default();
         let mut out = Vec::with_capacity(members.len());
         for (&i, (other, claim)) in members.iter().zip(lookups) {
             let status = |b: &BatchId| resolved.get(b).copied().unwrap_or(Resolution::Pending);
@@ -540,7 +540,7 @@ fn decide_event(
 
 /// Later records with the same source as an earlier one in the batch mirror it.
 fn same_source_decisions(items: &[Item]) -> Vec<Option<Decision>> {
-    let mut first: HashMap<u128, usize> = HashMap::new();
+    let mut first: HashTable<u128, usize> = HashTable::default();
     items
         .iter()
         .enumerate()
@@ -586,7 +586,7 @@ fn commit_doc(
             Decision::Claim { replaces } => {
                 let Ok(event) = &items[*i].decoded else { continue };
                 doc.claims.push(ClaimDoc {
-                    uuid: format!("{:032x}", items[*i].key),
+                    uuid: Hash128(items[*i].key),
                     shard: records[*i].source.shard_id.clone(),
                     sequence: records[*i].source.sequence.to_string(),
                     event_type: event.event_type.clone(),
@@ -594,7 +594,7 @@ fn commit_doc(
                 });
             }
             Decision::Duplicate(_) | Decision::DuplicateOfItem(_) | Decision::Quarantine => {
-                doc.others.push(format!("{:032x}", items[*i].source_fp));
+                doc.others.push(Hash128(items[*i].source_fp));
             }
             Decision::Done { .. } | Decision::Blocked { .. } | Decision::SameSourceAs(_) => {}
         }

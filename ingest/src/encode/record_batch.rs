@@ -5,15 +5,15 @@
 
 use crate::decode::{Event, Invalid};
 use crate::error::IngestError;
+use crate::ledger::chain::HashTable;
 use crate::source::SourceId;
 use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    TimestampMicrosecondBuilder, new_null_array,
 };
 use arrow::record_batch::RecordBatch;
 use schemas::{FieldType, Registry, Tables};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A valid event with its lineage.
@@ -51,7 +51,7 @@ pub struct QuarantineRow<'a> {
 pub struct RowEncoder {
     tables: Tables,
     declared: Vec<(String, FieldType)>,
-    index: HashMap<String, usize>,
+    index: HashTable<String, usize>,
 }
 
 impl RowEncoder {
@@ -135,14 +135,16 @@ impl RowEncoder {
         let mut arrival = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
         let mut shard = StringBuilder::with_capacity(n, n * 20);
         let mut sequence = StringBuilder::with_capacity(n, n * 56);
-        let mut declared: Vec<TypedColumn> = self
-            .declared
-            .iter()
-            .map(|(_, t)| TypedColumn::new(*t, n))
-            .collect();
+        // A partition holds one event type, which fills a few of the registry's fields: only
+        // those get a builder (created at the first value, nulls before it); the other
+        // columns are null arrays made in one step at the end.
+        let mut declared: Vec<Option<TypedColumn>> = (0..self.declared.len()).map(|_| None).collect();
+        let mut active: Vec<usize> = Vec::new();
+        let mut filled: Vec<bool> = vec![false; self.declared.len()];
         let mut extra = StringBuilder::with_capacity(n, n * 8);
-        let mut slots: Vec<Option<&Value>> = vec![None; declared.len()];
-        for row in rows {
+        let mut rows_done = 0;
+        for (row_index, row) in rows.enumerate() {
+            rows_done = row_index + 1;
             let e = row.event;
             uuid.append_value(&e.event_uuid);
             name.append_value(&e.event_name);
@@ -153,18 +155,29 @@ impl RowEncoder {
             arrival.append_value(row.arrival_micros);
             shard.append_value(&row.source.shard_id);
             sequence.append_value(row.source.sequence.as_str());
-            slots.iter_mut().for_each(|s| *s = None);
             let mut leftovers = Map::new();
             for (key, value) in &e.payload {
-                match self.index.get(key) {
-                    Some(&i) if !value.is_null() && declared[i].accepts(value) => slots[i] = Some(value),
-                    _ => {
-                        leftovers.insert(key.clone(), value.clone());
-                    }
-                }
+                let slot = self.index.get(key.as_str()).copied().filter(|_| !value.is_null());
+                let accepted = slot.filter(|&i| accepts(self.declared[i].1, value));
+                let Some(i) = accepted else {
+                    leftovers.insert(key.clone(), value.clone());
+                    continue;
+                };
+                let column = declared[i].get_or_insert_with(|| {
+                    active.push(i);
+                    let mut column = TypedColumn::new(self.declared[i].1, n);
+                    column.append_nulls(row_index);
+                    column
+                });
+                column.append(Some(value));
+                filled[i] = true;
             }
-            for (column, slot) in declared.iter_mut().zip(&slots) {
-                column.append(*slot);
+            for &i in &active {
+                if !std::mem::take(&mut filled[i])
+                    && let Some(column) = declared[i].as_mut()
+                {
+                    column.append(None);
+                }
             }
             if leftovers.is_empty() {
                 extra.append_null();
@@ -182,7 +195,18 @@ impl RowEncoder {
             Arc::new(shard.finish()),
             Arc::new(sequence.finish()),
         ];
-        columns.extend(declared.into_iter().map(TypedColumn::finish));
+        // `events` is envelope and lineage, the declared fields, then `extra`.
+        let fields = self.tables.events.fields();
+        let payload_fields = &fields[fields.len() - 1 - self.declared.len()..];
+        columns.extend(
+            declared
+                .into_iter()
+                .zip(payload_fields)
+                .map(|(column, field)| match column {
+                    Some(column) => column.finish(),
+                    None => new_null_array(field.data_type(), rows_done),
+                }),
+        );
         columns.push(Arc::new(extra.finish()));
         columns
     }
@@ -201,6 +225,23 @@ enum TypedColumn {
 /// Largest integer magnitude a 64-bit float holds exactly.
 const F64_EXACT_INT: i64 = 1 << 53;
 
+/// Whether a value fits a declared type exactly (otherwise it is kept in `extra`).
+fn accepts(ty: FieldType, value: &Value) -> bool {
+    match ty {
+        FieldType::String => value.is_string(),
+        FieldType::Json => true,
+        FieldType::Integer => value.is_i64(),
+        FieldType::Float => {
+            value.is_f64()
+                || value
+                    .as_i64()
+                    .is_some_and(|i| (-F64_EXACT_INT..=F64_EXACT_INT).contains(&i))
+        }
+        FieldType::Boolean => value.is_boolean(),
+        FieldType::Timestamp => value.as_i64().is_some_and(|s| s.checked_mul(1_000_000).is_some()),
+    }
+}
+
 impl TypedColumn {
     fn new(ty: FieldType, n: usize) -> Self {
         match ty {
@@ -216,19 +257,13 @@ impl TypedColumn {
     }
 
     /// Whether a non-null value is stored in this column without loss.
-    fn accepts(&self, value: &Value) -> bool {
+    fn append_nulls(&mut self, count: usize) {
         match self {
-            Self::Text(_) => value.is_string(),
-            Self::Json(_) => true,
-            Self::Integer(_) => value.is_i64(),
-            Self::Float(_) => {
-                value.is_f64()
-                    || value
-                        .as_i64()
-                        .is_some_and(|i| (-F64_EXACT_INT..=F64_EXACT_INT).contains(&i))
-            }
-            Self::Boolean(_) => value.is_boolean(),
-            Self::Timestamp(_) => value.as_i64().is_some_and(|s| s.checked_mul(1_000_000).is_some()),
+            Self::Text(b) | Self::Json(b) => b.append_nulls(count),
+            Self::Integer(b) => b.append_nulls(count),
+            Self::Float(b) => b.append_nulls(count),
+            Self::Boolean(b) => b.append_nulls(count),
+            Self::Timestamp(b) => b.append_nulls(count),
         }
     }
 

@@ -7,12 +7,16 @@
 //! - `others`: source fingerprint -> the batch that recorded it as a duplicate or as
 //!   quarantined, so a retry of that record is recognised.
 
-use super::document::{ChainDoc, CheckpointClaim, ClaimDoc, CommitDoc};
+use super::document::{ChainDoc, CheckpointClaim, ClaimDoc, CommitDoc, Hash128};
 use crate::error::IngestError;
 use crate::source::{SequenceNumber, SourceId};
 use crate::storage::{BatchId, Layout};
 use schemas::PartitionDate;
 use std::collections::HashMap;
+
+/// Tables keyed by 128-bit hashes: foldhash, seeded per process (the keys derive from input
+/// that senders choose, so the seed must not be predictable), instead of SipHash.
+pub(crate) type HashTable<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::fmt;
 use std::sync::Arc;
 
@@ -185,16 +189,16 @@ pub struct OtherView {
 #[derive(Debug, Clone, Default)]
 pub struct ChainState {
     pub version: u64,
-    originals: HashMap<u128, Claim>,
+    originals: HashTable<u128, Claim>,
     /// Source fingerprint -> stamp.
-    others: HashMap<u128, u32>,
+    others: HashTable<u128, u32>,
     sequences: SequenceArena,
     shards: Interner,
     batches: Interner,
     /// (interned batch, commit time): every entry keeps the batch and the time of the
     /// commit that made it, and there are about as many distinct pairs as commits.
     stamps: Vec<(u32, i64)>,
-    stamp_index: HashMap<(u32, i64), u32>,
+    stamp_index: HashTable<(u32, i64), u32>,
     types: Interner,
 }
 
@@ -268,18 +272,10 @@ impl ChainState {
             .claims
             .iter()
             .map(|claim| {
-                let uuid = parse_hash(&claim.uuid)
-                    .ok_or_else(|| corrupt(path, format!("bad uuid hash {:?}", claim.uuid)))?;
+                let uuid = claim.uuid.0;
                 let sequence = SequenceNumber::parse(&claim.sequence)
                     .ok_or_else(|| corrupt(path, "bad sequence number".into()))?;
                 Ok((uuid, sequence, claim))
-            })
-            .collect::<Result<Vec<_>, IngestError>>()?;
-        let others = doc
-            .others
-            .iter()
-            .map(|other| {
-                parse_hash(other).ok_or_else(|| corrupt(path, format!("bad source fingerprint {other:?}")))
             })
             .collect::<Result<Vec<_>, IngestError>>()?;
         let packed: usize = claims
@@ -293,8 +289,8 @@ impl ChainState {
         for (uuid, sequence, claim) in claims {
             self.apply_claim(uuid, &sequence, claim, stamp);
         }
-        for fp in others {
-            self.others.insert(fp, stamp);
+        for fp in &doc.others {
+            self.others.insert(fp.0, stamp);
         }
         self.version = version;
         Ok(())
@@ -332,7 +328,7 @@ impl ChainState {
         };
         for (uuid, c) in &self.originals {
             doc.originals.push(CheckpointClaim {
-                uuid: format!("{uuid:032x}"),
+                uuid: Hash128(*uuid),
                 shard: self.shards.get(c.shard).to_owned(),
                 sequence: self.sequences.get(c.sequence).to_string(),
                 event_type: self.types.get(c.event_type).to_owned(),
@@ -342,12 +338,12 @@ impl ChainState {
         }
         for (fp, &stamp) in &self.others {
             doc.others.push((
-                format!("{fp:032x}"),
+                Hash128(*fp),
                 self.batch_text(stamp).to_owned(),
                 self.stamp_time(stamp),
             ));
         }
-        doc.originals.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+        doc.originals.sort_unstable_by_key(|c| c.uuid);
         doc.others.sort();
         doc
     }
@@ -361,7 +357,7 @@ impl ChainState {
         state.originals.reserve(doc.originals.len());
         state.others.reserve(doc.others.len());
         for c in &doc.originals {
-            let uuid = parse_hash(&c.uuid).ok_or_else(|| corrupt(path, "bad uuid hash".into()))?;
+            let uuid = c.uuid.0;
             BatchId::parse(&c.batch).ok_or_else(|| corrupt(path, "bad batch id".into()))?;
             let sequence = SequenceNumber::parse(&c.sequence)
                 .ok_or_else(|| corrupt(path, "bad sequence number".into()))?;
@@ -380,7 +376,7 @@ impl ChainState {
             state.originals.insert(uuid, claim);
         }
         for (fp, batch, at) in &doc.others {
-            let fp = parse_hash(fp).ok_or_else(|| corrupt(path, "bad source fingerprint".into()))?;
+            let fp = fp.0;
             BatchId::parse(batch).ok_or_else(|| corrupt(path, "bad batch id".into()))?;
             if state.others.contains_key(&fp) {
                 return Err(corrupt(
@@ -409,13 +405,6 @@ impl ChainState {
     }
 }
 
-/// A 128-bit hash written as 32 hex digits (`from_str_radix` alone would also take a sign).
-pub(crate) fn parse_hash(text: &str) -> Option<u128> {
-    (text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| u128::from_str_radix(text, 16).ok())
-        .flatten()
-}
-
 fn chain_full(path: &str) -> IngestError {
     IngestError::Config(format!(
         "ledger chain {path} has reached its limit of about 148 million claims; \
@@ -434,9 +423,9 @@ fn corrupt(path: &str, message: String) -> IngestError {
 mod tests {
     use super::*;
 
-    fn commit(batch: &BatchId, claims: Vec<ClaimDoc>, others: Vec<String>) -> CommitDoc {
+    fn commit(batch: &BatchId, claims: Vec<ClaimDoc>, others: Vec<Hash128>) -> CommitDoc {
         CommitDoc {
-            format: 1,
+            format: 2,
             batch: batch.to_string(),
             writer: "t".into(),
             committed_at_millis: 7,
@@ -447,7 +436,7 @@ mod tests {
 
     fn claim(uuid: u128, seq: u64, replaces: Option<&BatchId>) -> ClaimDoc {
         ClaimDoc {
-            uuid: format!("{uuid:032x}"),
+            uuid: Hash128(uuid),
             shard: "s".into(),
             sequence: seq.to_string(),
             event_type: "t".into(),
@@ -463,11 +452,7 @@ mod tests {
             .apply(1, &commit(&b1, vec![claim(10, 1, None)], vec![]), "v1")
             .expect("apply");
         state
-            .apply(
-                2,
-                &commit(&b2, vec![claim(10, 2, None)], vec![format!("{:032x}", 99)]),
-                "v2",
-            )
+            .apply(2, &commit(&b2, vec![claim(10, 2, None)], vec![Hash128(99)]), "v2")
             .expect("apply");
         assert_eq!(state.original(10).expect("claimed").batch, b1);
         assert_eq!(state.other(99).expect("recorded").batch, b2);

@@ -1,20 +1,108 @@
-//! The ledger's object formats. Commits and checkpoints are zstd-compressed JSON; a batch
-//! manifest starts with an 8-byte status header (`ELM1 OK\n` or `ELM1 AB\n`) so its status
-//! can be read with a ranged GET, followed by zstd-compressed JSON of its records.
+//! The ledger's object formats, one logical model in two encodings.
+//!
+//! - **Format 2** (written): a 4-byte magic `ELB2`, then zstd (level 1) of the document in
+//!   postcard, a compact serde format with a specified, stable wire layout: 128-bit hashes as
+//!   16 raw bytes, record bytes as one length-prefixed slice, no base64, no field names.
+//! - **Format 1** (read, never written): zstd of the same documents in JSON, hashes as 32 hex
+//!   digits, record bytes in base64. A lake written by an earlier release keeps working: its
+//!   chains may hold both formats, and every reader tells them apart by the first 4 bytes
+//!   (a zstd frame starts with `28 b5 2f fd`, never with `ELB2`).
+//!
+//! A batch manifest starts with an 8-byte status header (`ELM1 OK\n` or `ELM1 AB\n`), read
+//! with a ranged GET, followed by the body in either format.
 
 use crate::error::IngestError;
 use base64::Engine as _;
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::de::{self, DeserializeOwned};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cell::RefCell;
+use std::fmt;
 
-pub const FORMAT: u32 = 1;
+/// The ledger format of lakes this build creates; it reads [`OLDEST_FORMAT`]`..=FORMAT`.
+pub const FORMAT: u32 = 2;
+/// The oldest ledger format this build reads (and keeps writing to, in format 2 documents).
+pub const OLDEST_FORMAT: u32 = 1;
+
+/// Leads every format-2 commit, checkpoint and manifest body.
+pub const BINARY_MAGIC: &[u8; 4] = b"ELB2";
+/// Ledger documents are small and written on the hot path: the fastest zstd level.
+const ZSTD_LEVEL: i32 = 1;
 
 /// `_ledger/config.json`: fixed when the lake is first written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigDoc {
     pub format: u32,
     pub buckets: u32,
+}
+
+/// A 128-bit hash (of a uuid, or a source fingerprint): 32 hex digits in JSON, 16 big-endian
+/// bytes in binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Hash128(pub u128);
+
+impl fmt::Display for Hash128 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl Serialize for Hash128 {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            self.0.to_be_bytes().serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash128 {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            parse_hash(&text)
+                .map(Hash128)
+                .ok_or_else(|| de::Error::custom(format_args!("bad 128-bit hash {text:?}")))
+        } else {
+            <[u8; 16]>::deserialize(deserializer).map(|bytes| Hash128(u128::from_be_bytes(bytes)))
+        }
+    }
+}
+
+/// A 128-bit hash written as 32 hex digits (`from_str_radix` alone would also take a sign).
+pub(crate) fn parse_hash(text: &str) -> Option<u128> {
+    (text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| u128::from_str_radix(text, 16).ok())
+        .flatten()
+}
+
+/// A record's bytes: base64 in JSON, a plain byte string in binary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordBytes(pub Vec<u8>);
+
+impl Serialize for RecordBytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+        } else {
+            serializer.serialize_bytes(&self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordBytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            base64::engine::general_purpose::STANDARD
+                .decode(&text)
+                .map(RecordBytes)
+                .map_err(|e| de::Error::custom(format_args!("bad base64 record: {e}")))
+        } else {
+            serde_bytes::ByteBuf::deserialize(deserializer).map(|bytes| RecordBytes(bytes.into_vec()))
+        }
+    }
 }
 
 /// One chain commit: every entry belongs to the committing batch.
@@ -26,18 +114,18 @@ pub struct CommitDoc {
     pub committed_at_millis: i64,
     /// New originals, and takeovers of claims whose batch was aborted.
     pub claims: Vec<ClaimDoc>,
-    /// Source fingerprints (hex) recorded as duplicates or quarantined.
-    pub others: Vec<String>,
+    /// Source fingerprints recorded as duplicates or quarantined.
+    pub others: Vec<Hash128>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimDoc {
-    pub uuid: String,
+    pub uuid: Hash128,
     pub shard: String,
     pub sequence: String,
     pub event_type: String,
     /// The aborted batch whose claim this one replaces.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub replaces: Option<String>,
 }
 
@@ -47,13 +135,13 @@ pub struct ChainDoc {
     pub version: u64,
     pub originals: Vec<CheckpointClaim>,
     /// (source fingerprint, batch, committed at)
-    pub others: Vec<(String, String, i64)>,
+    pub others: Vec<(Hash128, String, i64)>,
 }
 
 /// One original claim in a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointClaim {
-    pub uuid: String,
+    pub uuid: Hash128,
     pub shard: String,
     pub sequence: String,
     pub event_type: String,
@@ -73,9 +161,10 @@ pub(crate) const HEADER_COMMITTED: &[u8; 8] = b"ELM1 OK\n";
 const HEADER_ABORTED: &[u8; 8] = b"ELM1 AB\n";
 pub const HEADER_LEN: u64 = 8;
 
-/// The role a record plays in a committed batch.
+/// The role a record plays in a committed batch. Format 1 tagged it inline (`"role"`);
+/// format 2 writes the variant's index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "role", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum RoleDoc {
     Event,
     Duplicate {
@@ -91,9 +180,7 @@ pub struct ManifestRecord {
     pub shard: String,
     pub sequence: String,
     pub arrival_micros: i64,
-    /// The record's bytes, base64.
-    pub data: String,
-    #[serde(flatten)]
+    pub data: RecordBytes,
     pub role: RoleDoc,
 }
 
@@ -107,19 +194,111 @@ pub struct ManifestDoc {
     pub records: Vec<ManifestRecord>,
 }
 
-impl ManifestRecord {
-    pub fn encode_data(data: &[u8]) -> String {
-        base64::engine::general_purpose::STANDARD.encode(data)
-    }
+/// A format-1 manifest: the role was tagged inside each record (`"role": "duplicate", ...`),
+/// a layout only self-describing formats can read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegacyManifestDoc {
+    pub format: u32,
+    pub batch: String,
+    pub writer: String,
+    pub committed_at_millis: i64,
+    pub records: Vec<LegacyManifestRecord>,
+}
 
-    pub fn decode_data(&self) -> Option<Vec<u8>> {
-        base64::engine::general_purpose::STANDARD.decode(&self.data).ok()
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegacyManifestRecord {
+    pub shard: String,
+    pub sequence: String,
+    pub arrival_micros: i64,
+    pub data: RecordBytes,
+    #[serde(flatten)]
+    pub role: LegacyRole,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+pub enum LegacyRole {
+    Event,
+    Duplicate {
+        original_shard: String,
+        original_sequence: String,
+        original_file: String,
+    },
+    Quarantine,
+}
+
+impl From<LegacyManifestDoc> for ManifestDoc {
+    fn from(doc: LegacyManifestDoc) -> Self {
+        ManifestDoc {
+            format: doc.format,
+            batch: doc.batch,
+            writer: doc.writer,
+            committed_at_millis: doc.committed_at_millis,
+            records: doc
+                .records
+                .into_iter()
+                .map(|r| ManifestRecord {
+                    shard: r.shard,
+                    sequence: r.sequence,
+                    arrival_micros: r.arrival_micros,
+                    data: r.data,
+                    role: match r.role {
+                        LegacyRole::Event => RoleDoc::Event,
+                        LegacyRole::Quarantine => RoleDoc::Quarantine,
+                        LegacyRole::Duplicate {
+                            original_shard,
+                            original_sequence,
+                            original_file,
+                        } => RoleDoc::Duplicate {
+                            original_shard,
+                            original_sequence,
+                            original_file,
+                        },
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<&ManifestDoc> for LegacyManifestDoc {
+    fn from(doc: &ManifestDoc) -> Self {
+        LegacyManifestDoc {
+            format: OLDEST_FORMAT,
+            batch: doc.batch.clone(),
+            writer: doc.writer.clone(),
+            committed_at_millis: doc.committed_at_millis,
+            records: doc
+                .records
+                .iter()
+                .map(|r| LegacyManifestRecord {
+                    shard: r.shard.clone(),
+                    sequence: r.sequence.clone(),
+                    arrival_micros: r.arrival_micros,
+                    data: r.data.clone(),
+                    role: match &r.role {
+                        RoleDoc::Event => LegacyRole::Event,
+                        RoleDoc::Quarantine => LegacyRole::Quarantine,
+                        RoleDoc::Duplicate {
+                            original_shard,
+                            original_sequence,
+                            original_file,
+                        } => LegacyRole::Duplicate {
+                            original_shard: original_shard.clone(),
+                            original_sequence: original_sequence.clone(),
+                            original_file: original_file.clone(),
+                        },
+                    },
+                })
+                .collect(),
+        }
     }
 }
 
 /// Reads `_ledger/config.json` (`path`) of the lake at `lake_url`: a format newer than
 /// [`FORMAT`] is a lake this build cannot write or read safely ([`IngestError::NewerLake`]);
-/// an unreadable document, format 0 or zero buckets is a corrupt ledger.
+/// an unreadable document, a format before [`OLDEST_FORMAT`] or zero buckets is a corrupt
+/// ledger.
 pub fn parse_config(bytes: &[u8], path: &str, lake_url: &str) -> Result<ConfigDoc, IngestError> {
     let corrupt = |message: String| IngestError::CorruptLedger {
         path: path.to_owned(),
@@ -139,7 +318,7 @@ pub fn parse_config(bytes: &[u8], path: &str, lake_url: &str) -> Result<ConfigDo
         });
     }
     let doc: ConfigDoc = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
-    if doc.format != FORMAT || doc.buckets == 0 {
+    if !(OLDEST_FORMAT..=FORMAT).contains(&doc.format) || doc.buckets == 0 {
         return Err(corrupt(format!(
             "unsupported format {} or zero buckets",
             doc.format
@@ -148,26 +327,76 @@ pub fn parse_config(bytes: &[u8], path: &str, lake_url: &str) -> Result<ConfigDo
     Ok(doc)
 }
 
-pub fn encode_json<T: Serialize>(value: &T) -> Result<Bytes, IngestError> {
+thread_local! {
+    /// One zstd context per thread: creating one per document cost more than compressing
+    /// a small commit.
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+}
+
+fn compress(bytes: &[u8]) -> Result<Vec<u8>, IngestError> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let compressor = match slot.as_mut() {
+            Some(compressor) => compressor,
+            None => slot.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(IngestError::encode)?),
+        };
+        compressor.compress(bytes).map_err(IngestError::encode)
+    })
+}
+
+/// A document in format 2: the magic, then zstd of its postcard bytes.
+pub fn encode_doc<T: Serialize>(value: &T) -> Result<Bytes, IngestError> {
+    let plain = postcard::to_stdvec(value).map_err(IngestError::encode)?;
+    let mut out = Vec::with_capacity(plain.len() / 2 + 64);
+    out.extend_from_slice(BINARY_MAGIC);
+    out.extend_from_slice(&compress(&plain)?);
+    Ok(Bytes::from(out))
+}
+
+/// A document in either format (see the module docs).
+pub fn decode_doc<T: DeserializeOwned>(bytes: &[u8], path: &str) -> Result<T, IngestError> {
+    let corrupt = |message: String| IngestError::CorruptLedger {
+        path: path.to_owned(),
+        message,
+    };
+    let (binary, frame) = match bytes.strip_prefix(BINARY_MAGIC) {
+        Some(rest) => (true, rest),
+        None => (false, bytes),
+    };
+    let plain = zstd::stream::decode_all(frame).map_err(|e| corrupt(format!("not zstd: {e}")))?;
+    if binary {
+        let (doc, rest) =
+            postcard::take_from_bytes(&plain).map_err(|e| corrupt(format!("bad binary document: {e}")))?;
+        if !rest.is_empty() {
+            return Err(corrupt(format!("{} bytes after the document", rest.len())));
+        }
+        Ok(doc)
+    } else {
+        serde_json::from_slice(&plain).map_err(|e| corrupt(format!("bad JSON: {e}")))
+    }
+}
+
+/// A format-1 document (zstd JSON), as earlier releases wrote them: for the upgrade tests and
+/// the fuzz targets, which check that both formats read the same.
+pub fn encode_legacy_json<T: Serialize>(value: &T) -> Result<Bytes, IngestError> {
     let json = serde_json::to_vec(value).map_err(IngestError::encode)?;
     zstd::bulk::compress(&json, 3)
         .map(Bytes::from)
         .map_err(IngestError::encode)
 }
 
-pub fn decode_json<T: DeserializeOwned>(bytes: &[u8], path: &str) -> Result<T, IngestError> {
-    let corrupt = |message: String| IngestError::CorruptLedger {
-        path: path.to_owned(),
-        message,
-    };
-    let json = zstd::stream::decode_all(bytes).map_err(|e| corrupt(format!("not zstd: {e}")))?;
-    serde_json::from_slice(&json).map_err(|e| corrupt(format!("bad JSON: {e}")))
-}
-
 pub fn encode_manifest(doc: &ManifestDoc) -> Result<Bytes, IngestError> {
-    let body = encode_json(doc)?;
+    let body = encode_doc(doc)?;
     let mut out = Vec::with_capacity(body.len() + 8);
     out.extend_from_slice(HEADER_COMMITTED);
+    out.extend_from_slice(&body);
+    Ok(Bytes::from(out))
+}
+
+/// A manifest in format 1, as earlier releases wrote it (upgrade tests, fuzz targets).
+pub fn encode_legacy_manifest(doc: &ManifestDoc) -> Result<Bytes, IngestError> {
+    let body = encode_legacy_json(&LegacyManifestDoc::from(doc))?;
+    let mut out = HEADER_COMMITTED.to_vec();
     out.extend_from_slice(&body);
     Ok(Bytes::from(out))
 }
@@ -189,7 +418,8 @@ pub fn manifest_status(header: &[u8], path: &str) -> Result<BatchStatus, IngestE
 
 pub fn decode_manifest(bytes: &[u8], path: &str) -> Result<ManifestDoc, IngestError> {
     match manifest_status(bytes, path)? {
-        BatchStatus::Committed => decode_json(&bytes[8..], path),
+        BatchStatus::Committed if bytes[8..].starts_with(BINARY_MAGIC) => decode_doc(&bytes[8..], path),
+        BatchStatus::Committed => decode_doc::<LegacyManifestDoc>(&bytes[8..], path).map(ManifestDoc::from),
         BatchStatus::Aborted => Err(IngestError::CorruptLedger {
             path: path.to_owned(),
             message: "batch was aborted".into(),
@@ -201,32 +431,56 @@ pub fn decode_manifest(bytes: &[u8], path: &str) -> Result<ManifestDoc, IngestEr
 mod tests {
     use super::*;
 
-    #[test]
-    fn manifests_round_trip_and_carry_their_status() {
-        let doc = ManifestDoc {
+    fn manifest() -> ManifestDoc {
+        ManifestDoc {
             format: FORMAT,
             batch: "0000000000001-0000000000000001".into(),
             writer: "w".into(),
             committed_at_millis: 1,
-            records: vec![ManifestRecord {
-                shard: "s".into(),
-                sequence: "1".into(),
-                arrival_micros: 2,
-                data: ManifestRecord::encode_data(b"\xff raw"),
-                role: RoleDoc::Duplicate {
-                    original_shard: "s".into(),
-                    original_sequence: "0".into(),
-                    original_file: "f".into(),
+            records: vec![
+                ManifestRecord {
+                    shard: "s".into(),
+                    sequence: "1".into(),
+                    arrival_micros: 2,
+                    data: RecordBytes(b"\xff raw".to_vec()),
+                    role: RoleDoc::Duplicate {
+                        original_shard: "s".into(),
+                        original_sequence: "0".into(),
+                        original_file: "f".into(),
+                    },
                 },
-            }],
-        };
-        let bytes = encode_manifest(&doc).expect("encode");
-        assert_eq!(
-            manifest_status(&bytes, "m").expect("status"),
-            BatchStatus::Committed
+                ManifestRecord {
+                    shard: "s".into(),
+                    sequence: "2".into(),
+                    arrival_micros: 3,
+                    data: RecordBytes(b"{}".to_vec()),
+                    role: RoleDoc::Event,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn manifests_round_trip_in_both_formats_and_carry_their_status() {
+        let doc = manifest();
+        let binary = encode_manifest(&doc).expect("encode");
+        assert!(binary[8..].starts_with(BINARY_MAGIC));
+        let legacy = encode_legacy_manifest(&doc).expect("encode format 1");
+        for bytes in [&binary, &legacy] {
+            assert_eq!(
+                manifest_status(bytes, "m").expect("status"),
+                BatchStatus::Committed
+            );
+            let mut decoded = decode_manifest(bytes, "m").expect("decode");
+            decoded.format = doc.format;
+            assert_eq!(decoded, doc);
+        }
+        let json = zstd::stream::decode_all(&legacy[8..]).expect("zstd");
+        let json = String::from_utf8(json).expect("utf-8");
+        assert!(
+            json.contains(r#""data":"/yByYXc=","role":"duplicate""#),
+            "format 1 keeps its layout: {json}"
         );
-        assert_eq!(decode_manifest(&bytes, "m").expect("decode"), doc);
-        assert_eq!(doc.records[0].decode_data().expect("base64"), b"\xff raw");
         assert_eq!(
             manifest_status(&tombstone(), "m").expect("status"),
             BatchStatus::Aborted
@@ -235,22 +489,82 @@ mod tests {
     }
 
     #[test]
+    fn commits_read_the_same_from_either_format() {
+        let commit = CommitDoc {
+            format: FORMAT,
+            batch: "b".into(),
+            writer: "w".into(),
+            committed_at_millis: 7,
+            claims: vec![ClaimDoc {
+                uuid: Hash128(u128::MAX - 5),
+                shard: "shardId-000000000001".into(),
+                sequence: "49590338271490256608559692538361571095921575989136588898".into(),
+                event_type: "payment".into(),
+                replaces: Some("a".into()),
+            }],
+            others: vec![Hash128(1), Hash128(0)],
+        };
+        let binary = encode_doc(&commit).expect("encode");
+        let legacy = encode_legacy_json(&commit).expect("encode format 1");
+        assert!(
+            binary.len() < legacy.len(),
+            "{} vs {}",
+            binary.len(),
+            legacy.len()
+        );
+        for bytes in [&binary, &legacy] {
+            assert_eq!(decode_doc::<CommitDoc>(bytes, "v").expect("decode"), commit);
+        }
+        let json = String::from_utf8(zstd::stream::decode_all(&legacy[..]).expect("zstd")).expect("utf-8");
+        assert!(
+            json.contains(&format!(r#""uuid":"{:032x}""#, u128::MAX - 5)),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn damaged_documents_are_corrupt_never_misread() {
+        let commit = CommitDoc {
+            format: FORMAT,
+            batch: "b".into(),
+            writer: "w".into(),
+            committed_at_millis: 7,
+            claims: vec![],
+            others: vec![Hash128(9)],
+        };
+        let good = encode_doc(&commit).expect("encode");
+        let mut trailing = postcard::to_stdvec(&commit).expect("postcard");
+        trailing.push(0);
+        let mut framed = BINARY_MAGIC.to_vec();
+        framed.extend(zstd::bulk::compress(&trailing, 1).expect("zstd"));
+        let bad_hex = zstd::bulk::compress(br#"{"format":1,"batch":"b","writer":"w","committed_at_millis":7,"claims":[],"others":["-0000000000000000000000000000009"]}"#, 1).expect("zstd");
+        for bytes in [&good[..good.len() - 3], &framed[..], &bad_hex[..], b"ELB2"] {
+            assert!(
+                matches!(
+                    decode_doc::<CommitDoc>(bytes, "v"),
+                    Err(IngestError::CorruptLedger { .. })
+                ),
+                "{bytes:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_newer_format_is_its_own_error() {
         let parse = |json: &str| parse_config(json.as_bytes(), "_ledger/config.json", "s3://b/lake");
-        assert_eq!(
-            parse(r#"{"format":1,"buckets":4}"#).expect("current"),
-            ConfigDoc {
-                format: 1,
-                buckets: 4
-            }
-        );
-        let newer = parse(r#"{"format":2,"shards":8}"#).expect_err("newer");
+        for format in [1, 2] {
+            assert_eq!(
+                parse(&format!(r#"{{"format":{format},"buckets":4}}"#)).expect("readable"),
+                ConfigDoc { format, buckets: 4 }
+            );
+        }
+        let newer = parse(r#"{"format":3,"shards":8}"#).expect_err("newer");
         assert!(
             matches!(
                 newer,
                 IngestError::NewerLake {
-                    found: 2,
-                    supported: 1,
+                    found: 3,
+                    supported: 2,
                     ..
                 }
             ),

@@ -193,7 +193,7 @@ impl Ledger {
         let mut state = if checkpoint > 0 {
             let path = key.checkpoint_path(checkpoint);
             let bytes = self.read_required(&path).await?;
-            let doc: ChainDoc = document::decode_json(&bytes, &path)?;
+            let doc: ChainDoc = document::decode_doc(&bytes, &path)?;
             if doc.version != checkpoint {
                 return Err(IngestError::CorruptLedger {
                     path,
@@ -207,7 +207,7 @@ impl Ledger {
         for (&version, ()) in versions.range((Bound::Excluded(state.version), Bound::Unbounded)) {
             let path = key.version_path(version);
             let bytes = self.read_required(&path).await?;
-            let doc: CommitDoc = document::decode_json(&bytes, &path)?;
+            let doc: CommitDoc = document::decode_doc(&bytes, &path)?;
             state.apply(version, &doc, &path)?;
         }
         Ok(state)
@@ -236,7 +236,7 @@ impl Ledger {
                 let Some(bytes) = read_optional(&self.lake, &path).await? else {
                     return Ok(());
                 };
-                let doc: CommitDoc = document::decode_json(&bytes, &path)?;
+                let doc: CommitDoc = document::decode_doc(&bytes, &path)?;
                 state.apply(state.version.saturating_add(1), &doc, &path)?;
             }
         }
@@ -273,7 +273,7 @@ impl Ledger {
             return;
         };
         let path = key.checkpoint_path(state.version);
-        let written = match document::encode_json(&state.to_doc()) {
+        let written = match document::encode_doc(&state.to_doc()) {
             Ok(bytes) => put_create(&self.lake, &path, bytes).await,
             Err(e) => Err(e),
         };

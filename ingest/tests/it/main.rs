@@ -15,3 +15,4 @@ mod ledger_cache;
 mod lossless;
 mod rerun;
 mod store_faults;
+mod upgrade;

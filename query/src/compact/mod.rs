@@ -47,7 +47,7 @@ impl Default for CompactOptions {
             target_file_bytes: 128 * 1024 * 1024,
             dry_run: false,
             takeover_millis: 15 * 60 * 1000,
-            parquet: ParquetOptions::default(),
+            parquet: ParquetOptions::compacted(),
         }
     }
 }

@@ -206,7 +206,7 @@ pub fn write(path: &Path, text: &str) {
 pub fn shared_fixtures(dir: &Path) {
     write(
         &dir.join("newer/_ledger/config.json"),
-        r#"{"format":2,"buckets":64}"#,
+        r#"{"format":3,"buckets":64}"#,
     );
     write(&dir.join("corrupt/_ledger/config.json"), "{\"format\":");
     write(
