@@ -80,7 +80,7 @@ fn main() {
         memory as f64 / state.uuids() as f64
     );
     println!(
-        "| checkpoint on the store (zstd JSON) | {:.1} MiB ({:.1} bytes/uuid) |",
+        "| checkpoint on the store (format 2: postcard, zstd level 1) | {:.1} MiB ({:.1} bytes/uuid) |",
         mib(checkpoint.len()),
         checkpoint.len() as f64 / state.uuids() as f64
     );
