@@ -129,13 +129,198 @@ pub struct ClaimDoc {
     pub replaces: Option<String>,
 }
 
-/// A checkpoint: the merged state of a chain at `version`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A checkpoint: the merged state of a chain at `version`. In JSON (format 1) a list of
+/// claims, each with its strings; in binary (format 2) columns over a table of the strings
+/// ([`CheckpointColumns`]), since a chain's claims share a few shards, event types and batches.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChainDoc {
     pub version: u64,
     pub originals: Vec<CheckpointClaim>,
     /// (source fingerprint, batch, committed at)
     pub others: Vec<(Hash128, String, i64)>,
+}
+
+/// [`ChainDoc`] as format 1 wrote it.
+#[derive(Deserialize)]
+struct CheckpointRows {
+    version: u64,
+    originals: Vec<CheckpointClaim>,
+    others: Vec<(Hash128, String, i64)>,
+}
+
+#[derive(Serialize)]
+struct CheckpointRowsRef<'a> {
+    version: u64,
+    originals: &'a [CheckpointClaim],
+    others: &'a [(Hash128, String, i64)],
+}
+
+/// [`ChainDoc`] in format 2: one column per field, strings and (batch, time) stamps as
+/// indexes into tables. Claims keep the document's order (uuid order when a ledger writes it).
+#[derive(Serialize, Deserialize)]
+struct CheckpointColumns {
+    version: u64,
+    strings: Vec<String>,
+    /// (batch, committed at millis), the batch an index into `strings`.
+    stamps: Vec<(u32, i64)>,
+    uuids: Vec<Hash128>,
+    sequences: Vec<String>,
+    shards: Vec<u32>,
+    event_types: Vec<u32>,
+    claim_stamps: Vec<u32>,
+    other_fingerprints: Vec<Hash128>,
+    other_stamps: Vec<u32>,
+}
+
+/// The string and stamp tables of a checkpoint being written.
+#[derive(Default)]
+struct Tables {
+    strings: Vec<String>,
+    string_index: std::collections::HashMap<String, u32>,
+    stamps: Vec<(u32, i64)>,
+    stamp_index: std::collections::HashMap<(u32, i64), u32>,
+}
+
+impl Tables {
+    fn string(&mut self, text: &str) -> u32 {
+        if let Some(&i) = self.string_index.get(text) {
+            return i;
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(text.to_owned());
+        self.string_index.insert(text.to_owned(), i);
+        i
+    }
+
+    fn stamp(&mut self, batch: &str, at: i64) -> u32 {
+        let batch = self.string(batch);
+        let next = self.stamps.len() as u32;
+        let i = *self.stamp_index.entry((batch, at)).or_insert(next);
+        if i == next {
+            self.stamps.push((batch, at));
+        }
+        i
+    }
+}
+
+impl CheckpointColumns {
+    fn of(doc: &ChainDoc) -> Self {
+        let n = doc.originals.len();
+        let mut tables = Tables::default();
+        let mut columns = CheckpointColumns {
+            version: doc.version,
+            strings: Vec::new(),
+            stamps: Vec::new(),
+            uuids: Vec::with_capacity(n),
+            sequences: Vec::with_capacity(n),
+            shards: Vec::with_capacity(n),
+            event_types: Vec::with_capacity(n),
+            claim_stamps: Vec::with_capacity(n),
+            other_fingerprints: Vec::with_capacity(doc.others.len()),
+            other_stamps: Vec::with_capacity(doc.others.len()),
+        };
+        for c in &doc.originals {
+            columns.uuids.push(c.uuid);
+            columns.sequences.push(c.sequence.clone());
+            columns.shards.push(tables.string(&c.shard));
+            columns.event_types.push(tables.string(&c.event_type));
+            columns
+                .claim_stamps
+                .push(tables.stamp(&c.batch, c.committed_at_millis));
+        }
+        for (fp, batch, at) in &doc.others {
+            columns.other_fingerprints.push(*fp);
+            columns.other_stamps.push(tables.stamp(batch, *at));
+        }
+        columns.strings = tables.strings;
+        columns.stamps = tables.stamps;
+        columns
+    }
+
+    /// The document, or what makes the columns inconsistent.
+    fn into_doc(self) -> Result<ChainDoc, String> {
+        let n = self.uuids.len();
+        if [
+            self.sequences.len(),
+            self.shards.len(),
+            self.event_types.len(),
+            self.claim_stamps.len(),
+        ]
+        .iter()
+        .any(|&len| len != n)
+            || self.other_stamps.len() != self.other_fingerprints.len()
+        {
+            return Err("checkpoint columns of different lengths".into());
+        }
+        let text = |i: u32| {
+            self.strings
+                .get(i as usize)
+                .cloned()
+                .ok_or_else(|| format!("string {i} is not in the table"))
+        };
+        let stamp = |i: u32| {
+            let &(batch, at) = self
+                .stamps
+                .get(i as usize)
+                .ok_or_else(|| format!("stamp {i} is not in the table"))?;
+            Ok::<_, String>((text(batch)?, at))
+        };
+        let mut originals = Vec::with_capacity(n);
+        for (i, (uuid, sequence)) in self.uuids.into_iter().zip(self.sequences).enumerate() {
+            let (batch, committed_at_millis) = stamp(self.claim_stamps[i])?;
+            originals.push(CheckpointClaim {
+                uuid,
+                shard: text(self.shards[i])?,
+                sequence,
+                event_type: text(self.event_types[i])?,
+                batch,
+                committed_at_millis,
+            });
+        }
+        let others = self
+            .other_fingerprints
+            .iter()
+            .zip(&self.other_stamps)
+            .map(|(fp, &s)| stamp(s).map(|(batch, at)| (*fp, batch, at)))
+            .collect::<Result<_, _>>()?;
+        Ok(ChainDoc {
+            version: self.version,
+            originals,
+            others,
+        })
+    }
+}
+
+impl Serialize for ChainDoc {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            CheckpointRowsRef {
+                version: self.version,
+                originals: &self.originals,
+                others: &self.others,
+            }
+            .serialize(serializer)
+        } else {
+            CheckpointColumns::of(self).serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ChainDoc {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let rows = CheckpointRows::deserialize(deserializer)?;
+            Ok(ChainDoc {
+                version: rows.version,
+                originals: rows.originals,
+                others: rows.others,
+            })
+        } else {
+            CheckpointColumns::deserialize(deserializer)?
+                .into_doc()
+                .map_err(de::Error::custom)
+        }
+    }
 }
 
 /// One original claim in a checkpoint.
@@ -520,6 +705,53 @@ mod tests {
             json.contains(&format!(r#""uuid":"{:032x}""#, u128::MAX - 5)),
             "{json}"
         );
+    }
+
+    #[test]
+    fn checkpoints_are_columns_in_binary_and_rows_in_json() {
+        let claim = |uuid: u128, batch: &str| CheckpointClaim {
+            uuid: Hash128(uuid),
+            shard: "shardId-000000000001".into(),
+            sequence: format!("4959033827149025660855969253836157109592157598913{uuid:07}"),
+            event_type: "payment".into(),
+            batch: batch.into(),
+            committed_at_millis: 1_793_491_200_000,
+        };
+        let doc = ChainDoc {
+            version: 9,
+            // Not in uuid order: a checkpoint keeps the order it is given.
+            originals: vec![claim(7, "b1"), claim(3, "b2"), claim(5, "b1")],
+            others: vec![
+                (Hash128(1), "b2".into(), 1_793_491_200_000),
+                (Hash128(2), "b3".into(), 5),
+            ],
+        };
+        let binary = encode_doc(&doc).expect("encode");
+        let legacy = encode_legacy_json(&doc).expect("encode format 1");
+        for bytes in [&binary, &legacy] {
+            assert_eq!(decode_doc::<ChainDoc>(bytes, "cp").expect("decode"), doc);
+        }
+        let json = String::from_utf8(zstd::stream::decode_all(&legacy[..]).expect("zstd")).expect("utf-8");
+        assert!(
+            json.starts_with(r#"{"version":9,"originals":[{"uuid":"#),
+            "{json}"
+        );
+
+        let mut columns = CheckpointColumns::of(&doc);
+        assert_eq!(
+            columns.strings,
+            ["shardId-000000000001", "payment", "b1", "b2", "b3"]
+        );
+        columns.event_types[1] = 99;
+        let mut framed = BINARY_MAGIC.to_vec();
+        framed.extend(
+            zstd::bulk::compress(&postcard::to_stdvec(&columns).expect("postcard"), 1).expect("zstd"),
+        );
+        // postcard keeps no custom message: the error names the object, not the index.
+        assert!(matches!(
+            decode_doc::<ChainDoc>(&framed, "cp"),
+            Err(IngestError::CorruptLedger { .. })
+        ));
     }
 
     #[test]
