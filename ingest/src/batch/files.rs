@@ -8,7 +8,7 @@ use crate::encode::{
     DuplicateRow, EventRow, OriginalPointer, ParquetOptions, QuarantineRow, RowEncoder, encode_parquet,
 };
 use crate::error::IngestError;
-use crate::ledger::document::{ManifestDoc, ManifestRecord, RecordBytes, RoleDoc};
+use crate::ledger::document::{ManifestDoc, ManifestRecord, OriginalDoc, RecordBytes, RoleDoc};
 use crate::ledger::put_create;
 use crate::source::{SequenceNumber, SourceId};
 use crate::storage::{BatchId, Lake, Layout, TableKind};
@@ -214,11 +214,11 @@ pub fn manifest_record(source: &SourceId, arrival_micros: i64, data: &[u8], role
         data: RecordBytes(data.to_vec()),
         role: match role {
             Role::Event => RoleDoc::Event,
-            Role::Duplicate(p) => RoleDoc::Duplicate {
+            Role::Duplicate(p) => RoleDoc::Duplicate(OriginalDoc {
                 original_shard: p.source.shard_id.clone(),
                 original_sequence: p.source.sequence.to_string(),
                 original_file: p.file.clone(),
-            },
+            }),
             Role::Quarantine => RoleDoc::Quarantine,
         },
     }
@@ -235,7 +235,7 @@ pub struct ManifestRows {
 }
 
 impl ManifestRows {
-    pub fn from_doc(doc: &ManifestDoc, path: &str) -> Result<Self, IngestError> {
+    pub fn from_doc(doc: ManifestDoc, path: &str) -> Result<Self, IngestError> {
         let corrupt = |message: &str| IngestError::CorruptLedger {
             path: path.to_owned(),
             message: message.to_owned(),
@@ -248,27 +248,24 @@ impl ManifestRows {
             decoded: Vec::with_capacity(n),
             roles: Vec::with_capacity(n),
         };
-        for r in &doc.records {
+        for r in doc.records {
             let sequence =
                 SequenceNumber::parse(&r.sequence).ok_or_else(|| corrupt("bad sequence number"))?;
-            let data = r.data.0.clone();
-            let role = match &r.role {
+            let data = r.data.0;
+            let role = match r.role {
                 RoleDoc::Event => Role::Event,
                 RoleDoc::Quarantine => Role::Quarantine,
-                RoleDoc::Duplicate {
-                    original_shard: shard,
-                    original_sequence: sequence,
-                    original_file: file,
-                } => Role::Duplicate(OriginalPointer {
+                RoleDoc::Duplicate(original) => Role::Duplicate(OriginalPointer {
                     source: SourceId::new(
-                        shard.clone(),
-                        SequenceNumber::parse(sequence).ok_or_else(|| corrupt("bad original sequence"))?,
+                        original.original_shard,
+                        SequenceNumber::parse(&original.original_sequence)
+                            .ok_or_else(|| corrupt("bad original sequence"))?,
                     ),
-                    file: file.clone(),
+                    file: original.original_file,
                 }),
             };
             rows.decoded.push(decode::decode(&data));
-            rows.sources.push(SourceId::new(r.shard.clone(), sequence));
+            rows.sources.push(SourceId::new(r.shard, sequence));
             rows.arrivals.push(r.arrival_micros);
             rows.data.push(data);
             rows.roles.push(role);

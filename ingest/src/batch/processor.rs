@@ -477,7 +477,7 @@ impl BatchProcessor {
                 message: "a committed batch has no manifest".into(),
             })?;
         let doc = document::decode_manifest(&bytes, &path)?;
-        let manifest_rows = ManifestRows::from_doc(&doc, &path)?;
+        let manifest_rows = ManifestRows::from_doc(doc, &path)?;
         let encoded = files::encode_files(&self.encoder, batch, &manifest_rows.rows(), self.config.parquet)?;
         let mut missing = Vec::new();
         for file in encoded {

@@ -352,12 +352,16 @@ pub const HEADER_LEN: u64 = 8;
 #[serde(rename_all = "lowercase")]
 pub enum RoleDoc {
     Event,
-    Duplicate {
-        original_shard: String,
-        original_sequence: String,
-        original_file: String,
-    },
+    Duplicate(OriginalDoc),
     Quarantine,
+}
+
+/// Where the event row a duplicate was dropped for lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginalDoc {
+    pub original_shard: String,
+    pub original_sequence: String,
+    pub original_file: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -404,12 +408,28 @@ pub struct LegacyManifestRecord {
 #[serde(tag = "role", rename_all = "lowercase")]
 pub enum LegacyRole {
     Event,
-    Duplicate {
-        original_shard: String,
-        original_sequence: String,
-        original_file: String,
-    },
+    Duplicate(OriginalDoc),
     Quarantine,
+}
+
+impl From<LegacyRole> for RoleDoc {
+    fn from(role: LegacyRole) -> Self {
+        match role {
+            LegacyRole::Event => RoleDoc::Event,
+            LegacyRole::Duplicate(original) => RoleDoc::Duplicate(original),
+            LegacyRole::Quarantine => RoleDoc::Quarantine,
+        }
+    }
+}
+
+impl From<RoleDoc> for LegacyRole {
+    fn from(role: RoleDoc) -> Self {
+        match role {
+            RoleDoc::Event => LegacyRole::Event,
+            RoleDoc::Duplicate(original) => LegacyRole::Duplicate(original),
+            RoleDoc::Quarantine => LegacyRole::Quarantine,
+        }
+    }
 }
 
 impl From<LegacyManifestDoc> for ManifestDoc {
@@ -427,19 +447,7 @@ impl From<LegacyManifestDoc> for ManifestDoc {
                     sequence: r.sequence,
                     arrival_micros: r.arrival_micros,
                     data: r.data,
-                    role: match r.role {
-                        LegacyRole::Event => RoleDoc::Event,
-                        LegacyRole::Quarantine => RoleDoc::Quarantine,
-                        LegacyRole::Duplicate {
-                            original_shard,
-                            original_sequence,
-                            original_file,
-                        } => RoleDoc::Duplicate {
-                            original_shard,
-                            original_sequence,
-                            original_file,
-                        },
-                    },
+                    role: r.role.into(),
                 })
                 .collect(),
         }
@@ -461,19 +469,7 @@ impl From<&ManifestDoc> for LegacyManifestDoc {
                     sequence: r.sequence.clone(),
                     arrival_micros: r.arrival_micros,
                     data: r.data.clone(),
-                    role: match &r.role {
-                        RoleDoc::Event => LegacyRole::Event,
-                        RoleDoc::Quarantine => LegacyRole::Quarantine,
-                        RoleDoc::Duplicate {
-                            original_shard,
-                            original_sequence,
-                            original_file,
-                        } => LegacyRole::Duplicate {
-                            original_shard: original_shard.clone(),
-                            original_sequence: original_sequence.clone(),
-                            original_file: original_file.clone(),
-                        },
-                    },
+                    role: r.role.clone().into(),
                 })
                 .collect(),
         }
@@ -628,11 +624,11 @@ mod tests {
                     sequence: "1".into(),
                     arrival_micros: 2,
                     data: RecordBytes(b"\xff raw".to_vec()),
-                    role: RoleDoc::Duplicate {
+                    role: RoleDoc::Duplicate(OriginalDoc {
                         original_shard: "s".into(),
                         original_sequence: "0".into(),
                         original_file: "f".into(),
-                    },
+                    }),
                 },
                 ManifestRecord {
                     shard: "s".into(),
