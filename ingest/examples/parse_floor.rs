@@ -3,7 +3,8 @@
 //! JSON Lines file, on one thread, reading the file the way `ingest run` does (1 MiB
 //! buffered reads, line by line). Two more passes show what bounds `decode`: splitting lines
 //! only (reading), and parsing into `serde_json::Value` (an ordered map per event, which is
-//! what `ingest::decode::decode` builds before validating). Prints one JSON object.
+//! what `ingest::decode::decode` built before it read fields straight into a `Payload`).
+//! Prints one JSON object.
 //!
 //! Run: `cargo run --release -p ingest --example parse_floor -- INPUT.jsonl`
 

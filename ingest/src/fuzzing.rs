@@ -95,7 +95,7 @@ fn check_event(event: &Event) {
 /// The record an event came from, with the envelope after the payload (field order must not
 /// matter).
 pub fn reencode(event: &Event) -> Vec<u8> {
-    let mut object: Map<String, Value> = event.payload.clone();
+    let mut object: Map<String, Value> = event.payload.to_map();
     object.insert(
         schemas::columns::EVENT_UUID.into(),
         event.event_uuid.clone().into(),

@@ -3,7 +3,7 @@
 //! else (undeclared fields, values that do not fit, and explicit nulls) goes to `extra`, a
 //! JSON object, so that envelope + declared + extra reproduces the original event.
 
-use crate::decode::{Event, Invalid};
+use crate::decode::{Event, Invalid, PayloadValue, write_object};
 use crate::error::IngestError;
 use crate::ledger::chain::HashTable;
 use crate::source::SourceId;
@@ -13,7 +13,6 @@ use arrow::array::{
 };
 use arrow::record_batch::RecordBatch;
 use schemas::{FieldType, Registry, Tables};
-use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// A valid event with its lineage.
@@ -142,6 +141,8 @@ impl RowEncoder {
         let mut active: Vec<usize> = Vec::new();
         let mut filled: Vec<bool> = vec![false; self.declared.len()];
         let mut extra = StringBuilder::with_capacity(n, n * 8);
+        let mut leftovers: Vec<(&str, PayloadValue<'_>)> = Vec::new();
+        let mut json = Vec::new();
         let mut rows_done = 0;
         for (row_index, row) in rows.enumerate() {
             rows_done = row_index + 1;
@@ -155,12 +156,12 @@ impl RowEncoder {
             arrival.append_value(row.arrival_micros);
             shard.append_value(&row.source.shard_id);
             sequence.append_value(row.source.sequence.as_str());
-            let mut leftovers = Map::new();
-            for (key, value) in &e.payload {
-                let slot = self.index.get(key.as_str()).copied().filter(|_| !value.is_null());
+            leftovers.clear();
+            for (key, value) in e.payload.iter() {
+                let slot = self.index.get(key).copied().filter(|_| !value.is_null());
                 let accepted = slot.filter(|&i| accepts(self.declared[i].1, value));
                 let Some(i) = accepted else {
-                    leftovers.insert(key.clone(), value.clone());
+                    leftovers.push((key, value));
                     continue;
                 };
                 let column = declared[i].get_or_insert_with(|| {
@@ -169,20 +170,22 @@ impl RowEncoder {
                     column.append_nulls(row_index);
                     column
                 });
-                column.append(Some(value));
+                column.append(Some(value), &mut json);
                 filled[i] = true;
             }
             for &i in &active {
                 if !std::mem::take(&mut filled[i])
                     && let Some(column) = declared[i].as_mut()
                 {
-                    column.append(None);
+                    column.append(None, &mut json);
                 }
             }
             if leftovers.is_empty() {
                 extra.append_null();
             } else {
-                extra.append_value(Value::Object(leftovers).to_string());
+                json.clear();
+                write_object(leftovers.iter().copied(), &mut json);
+                append_json(&mut extra, &json);
             }
         }
         let mut columns: Vec<ArrayRef> = vec![
@@ -226,20 +229,26 @@ enum TypedColumn {
 const F64_EXACT_INT: i64 = 1 << 53;
 
 /// Whether a value fits a declared type exactly (otherwise it is kept in `extra`).
-fn accepts(ty: FieldType, value: &Value) -> bool {
+fn accepts(ty: FieldType, value: PayloadValue<'_>) -> bool {
     match ty {
-        FieldType::String => value.is_string(),
+        FieldType::String => value.as_text().is_some(),
         FieldType::Json => true,
-        FieldType::Integer => value.is_i64(),
+        FieldType::Integer => value.as_i64().is_some(),
         FieldType::Float => {
             value.is_f64()
                 || value
                     .as_i64()
                     .is_some_and(|i| (-F64_EXACT_INT..=F64_EXACT_INT).contains(&i))
         }
-        FieldType::Boolean => value.is_boolean(),
+        FieldType::Boolean => value.as_bool().is_some(),
         FieldType::Timestamp => value.as_i64().is_some_and(|s| s.checked_mul(1_000_000).is_some()),
     }
+}
+
+/// JSON text written by `write_json`/`write_object` is UTF-8 (its keys and strings come
+/// from `&str`, everything else is ASCII), so this borrows and never replaces a character.
+fn append_json(builder: &mut StringBuilder, json: &[u8]) {
+    builder.append_value(String::from_utf8_lossy(json));
 }
 
 impl TypedColumn {
@@ -267,10 +276,15 @@ impl TypedColumn {
         }
     }
 
-    fn append(&mut self, value: Option<&Value>) {
+    /// Appends a value that [`accepts`] this column's type (`json` is scratch space).
+    fn append(&mut self, value: Option<PayloadValue<'_>>, json: &mut Vec<u8>) {
         match (self, value) {
-            (Self::Text(b), Some(Value::String(s))) => b.append_value(s),
-            (Self::Json(b), Some(v)) => b.append_value(v.to_string()),
+            (Self::Text(b), Some(PayloadValue::String(s))) => b.append_value(s),
+            (Self::Json(b), Some(v)) => {
+                json.clear();
+                v.write_json(json);
+                append_json(b, json);
+            }
             (Self::Integer(b), Some(v)) => b.append_option(v.as_i64()),
             (Self::Float(b), Some(v)) => b.append_option(v.as_f64()),
             (Self::Boolean(b), Some(v)) => b.append_option(v.as_bool()),
@@ -292,6 +306,126 @@ impl TypedColumn {
             Self::Float(mut b) => Arc::new(b.finish()),
             Self::Boolean(mut b) => Arc::new(b.finish()),
             Self::Timestamp(mut b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::decode;
+    use crate::source::{SequenceNumber, SourceId};
+    use arrow::array::{Array, AsArray};
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+
+    const DOCUMENT: &str = r#"{"event_name": "t:x", "fields": {"s": "string", "j": "json",
+        "i": "integer", "f": "float", "b": "boolean", "ts": "timestamp"}}"#;
+
+    /// The rule `accepts` implements, stated over serde_json's `Value`.
+    fn fits(ty: FieldType, value: &Value) -> bool {
+        match ty {
+            FieldType::String => value.is_string(),
+            FieldType::Json => true,
+            FieldType::Integer => value.is_i64(),
+            FieldType::Float => value.is_f64() || value.as_i64().is_some_and(|i| i.abs() <= 1 << 53),
+            FieldType::Boolean => value.is_boolean(),
+            FieldType::Timestamp => value.as_i64().is_some_and(|s| s.checked_mul(1_000_000).is_some()),
+        }
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "\\PC{0,6}|[\"\\\\/\\x00-\\x1f\u{2028}é]{0,4}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z\"é]{1,3}", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn payload() -> impl Strategy<Value = Vec<(String, Value)>> {
+        let key = prop_oneof![
+            Just("s"),
+            Just("j"),
+            Just("i"),
+            Just("f"),
+            Just("b"),
+            Just("ts"),
+            Just("other"),
+            Just("k\"\\é")
+        ];
+        proptest::collection::btree_map(key, value(), 0..8)
+            .prop_map(|m| m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+            .prop_shuffle()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Typed columns and `extra` hold exactly what serde_json's map of the record gives:
+        /// the same values, and the same JSON text for `json` columns and `extra`.
+        #[test]
+        fn columns_and_extra_are_serde_jsons_own(fields in payload(), envelope_every in 0usize..3) {
+            let registry = Registry::from_documents([("t.x.json", DOCUMENT)]).expect("registry");
+            let encoder = RowEncoder::new(&registry);
+            let envelope = [("event_uuid", json!("u")), ("event_name", json!("t:x")), ("created_at", json!(1_700_000_000))];
+            let mut record: Map<String, Value> = Map::new();
+            for (i, (key, value)) in fields.iter().enumerate() {
+                if let Some((k, v)) = envelope.get(i * envelope_every) {
+                    record.insert((*k).into(), v.clone());
+                }
+                record.insert(key.clone(), value.clone());
+            }
+            for (k, v) in &envelope {
+                record.entry(*k).or_insert_with(|| v.clone());
+            }
+            let bytes = serde_json::to_vec(&record).expect("json");
+            let event = decode(&bytes).expect("valid");
+            // What earlier releases did: serde_json's ordered map, envelope removed.
+            let mut reference: Map<String, Value> = serde_json::from_slice(&bytes).expect("json");
+            for (k, _) in &envelope {
+                reference.remove(*k);
+            }
+            let source = SourceId { shard_id: "s".into(), sequence: SequenceNumber::parse("1").expect("seq") };
+            let batch = encoder
+                .events(&[EventRow { event: &event, source: &source, arrival_micros: 0 }])
+                .expect("batch");
+            let column = |name: &str| batch.column_by_name(name).expect(name).clone();
+            let mut leftovers = Map::new();
+            for (key, value) in &reference {
+                let declared = registry.field_type(key).filter(|&ty| !value.is_null() && fits(ty, value));
+                let Some(ty) = declared else {
+                    leftovers.insert(key.clone(), value.clone());
+                    continue;
+                };
+                let stored = column(key);
+                prop_assert!(stored.is_valid(0), "{key}");
+                match ty {
+                    FieldType::String => prop_assert_eq!(stored.as_string::<i32>().value(0), value.as_str().expect("str")),
+                    FieldType::Json => prop_assert_eq!(stored.as_string::<i32>().value(0), value.to_string()),
+                    FieldType::Integer => prop_assert_eq!(stored.as_primitive::<arrow::datatypes::Int64Type>().value(0), value.as_i64().expect("i64")),
+                    FieldType::Float => prop_assert_eq!(stored.as_primitive::<arrow::datatypes::Float64Type>().value(0).to_bits(), value.as_f64().expect("f64").to_bits()),
+                    FieldType::Boolean => prop_assert_eq!(stored.as_boolean().value(0), value.as_bool().expect("bool")),
+                    FieldType::Timestamp => prop_assert_eq!(stored.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().value(0), value.as_i64().expect("i64") * 1_000_000),
+                }
+            }
+            let extra = column("extra");
+            if leftovers.is_empty() {
+                prop_assert!(extra.is_null(0));
+            } else {
+                prop_assert_eq!(extra.as_string::<i32>().value(0), Value::Object(leftovers).to_string());
+            }
         }
     }
 }

@@ -28,11 +28,14 @@
 //! - integers between 2^63 and 2^64 are kept exactly (in `extra` when a declared integer
 //!   column cannot hold them).
 
+mod parse;
+mod payload;
+
+pub use payload::{Payload, PayloadValue, write_object};
+
+use parse::{Envelope, Parsed};
 use schemas::partition::PartitionDate;
 use schemas::{EventName, columns};
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::map::Entry;
-use serde_json::{Map, Number, Value};
 use std::fmt;
 
 /// Kinesis refuses records over 1 MiB; we apply the same bound to every source.
@@ -98,7 +101,8 @@ pub struct Invalid {
     pub event_name: Option<String>,
 }
 
-/// A valid, enriched event. `payload` holds every field except the three envelope fields.
+/// A valid, enriched event. `payload` holds every field except the three envelope fields,
+/// in record order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub event_uuid: String,
@@ -107,7 +111,7 @@ pub struct Event {
     pub event_subtype: Option<String>,
     pub created_at: i64,
     pub date: PartitionDate,
-    pub payload: Map<String, Value>,
+    pub payload: Payload,
 }
 
 impl Event {
@@ -130,17 +134,19 @@ pub fn decode(data: &[u8]) -> Result<Event, Invalid> {
             ),
         ));
     }
-    let StrictValue(value) = serde_json::from_slice(data)
+    let parsed = parse::record(data)
         .map_err(|e| invalid(QuarantineReason::InvalidJson, format!("not valid JSON: {e}")))?;
-    let Value::Object(mut object) = value else {
-        return Err(invalid(
-            QuarantineReason::NotAnObject,
-            format!("a JSON {} is not an event", kind(&value)),
-        ));
+    let fields = match parsed {
+        Parsed::Object(fields) => fields,
+        Parsed::Other(kind) => {
+            return Err(invalid(
+                QuarantineReason::NotAnObject,
+                format!("a JSON {kind} is not an event"),
+            ));
+        }
     };
-    let uuid = take_string(&mut object, columns::EVENT_UUID);
-    let name = take_string(&mut object, columns::EVENT_NAME);
-    let created_at = object.remove(columns::CREATED_AT);
+    let uuid = envelope_string(fields.uuid, columns::EVENT_UUID);
+    let name = envelope_string(fields.name, columns::EVENT_NAME);
     let seen_uuid = uuid.as_ref().ok().cloned();
     let seen_name = name.as_ref().ok().cloned();
     let with_ids = |mut bad: Invalid| {
@@ -150,8 +156,10 @@ pub fn decode(data: &[u8]) -> Result<Event, Invalid> {
     };
     let uuid = uuid.map_err(with_ids)?;
     let name = name.map_err(with_ids)?;
-    let created_at = created_at_seconds(created_at).map_err(with_ids)?;
-    check_integers(data, &object).map_err(with_ids)?;
+    let created_at = created_at_seconds(fields.created_at).map_err(with_ids)?;
+    if fields.maybe_big_integer {
+        check_integers(data).map_err(with_ids)?;
+    }
     check_uuid(&uuid).map_err(with_ids)?;
     if name.chars().any(char::is_control) {
         return Err(with_ids(invalid(
@@ -178,7 +186,7 @@ pub fn decode(data: &[u8]) -> Result<Event, Invalid> {
         event_subtype,
         created_at,
         date,
-        payload: object,
+        payload: fields.payload,
     })
 }
 
@@ -191,28 +199,28 @@ fn invalid(reason: QuarantineReason, detail: String) -> Invalid {
     }
 }
 
-fn take_string(object: &mut Map<String, Value>, field: &str) -> Result<String, Invalid> {
-    match object.remove(field) {
-        None | Some(Value::Null) => Err(invalid(
+fn envelope_string(value: Option<Envelope>, field: &str) -> Result<String, Invalid> {
+    match value {
+        None | Some(Envelope::Null) => Err(invalid(
             QuarantineReason::MissingField,
             format!("{field} is missing"),
         )),
-        Some(Value::String(s)) => Ok(s),
+        Some(Envelope::String(s)) => Ok(s),
         Some(other) => Err(invalid(
             QuarantineReason::BadType,
-            format!("{field} must be a string, not a JSON {}", kind(&other)),
+            format!("{field} must be a string, not a JSON {}", other.kind()),
         )),
     }
 }
 
-fn created_at_seconds(value: Option<Value>) -> Result<i64, Invalid> {
+fn created_at_seconds(value: Option<Envelope>) -> Result<i64, Invalid> {
     let field = columns::CREATED_AT;
     match value {
-        None | Some(Value::Null) => Err(invalid(
+        None | Some(Envelope::Null) => Err(invalid(
             QuarantineReason::MissingField,
             format!("{field} is missing"),
         )),
-        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
+        Some(Envelope::Number(n)) => n.as_i64().ok_or_else(|| {
             let what = if n.is_f64() {
                 "a float (or an integer beyond 64 bits)"
             } else {
@@ -227,7 +235,7 @@ fn created_at_seconds(value: Option<Value>) -> Result<i64, Invalid> {
             QuarantineReason::BadType,
             format!(
                 "{field} must be integer Unix seconds, not a JSON {}",
-                kind(&other)
+                other.kind()
             ),
         )),
     }
@@ -252,30 +260,16 @@ fn check_uuid(uuid: &str) -> Result<(), Invalid> {
 }
 
 /// A record's integers beyond 64 bits: serde_json reads them as (rounded) floats, so the
-/// record is rejected rather than stored changed. Only a float that could be such an
-/// integer (integral, |x| >= 2^63) makes the raw bytes be scanned, so the usual record
-/// costs one walk over its parsed numbers.
-fn check_integers(data: &[u8], payload: &Map<String, Value>) -> Result<(), Invalid> {
-    if !payload.values().any(may_be_big_integer) {
-        return Ok(());
-    }
+/// record is rejected rather than stored changed. Called only when the parse met a float
+/// that could be such an integer (integral, |x| >= 2^63), so the usual record is never
+/// scanned twice.
+fn check_integers(data: &[u8]) -> Result<(), Invalid> {
     match big_integer_literal(data) {
         Some(literal) => Err(invalid(
             QuarantineReason::BadType,
             format!("the integer {literal} is beyond 64 bits; it could only be stored rounded"),
         )),
         None => Ok(()),
-    }
-}
-
-fn may_be_big_integer(value: &Value) -> bool {
-    match value {
-        Value::Number(n) => n
-            .as_f64()
-            .is_some_and(|f| n.is_f64() && f.fract() == 0.0 && f.abs() >= 9.2e18),
-        Value::Array(items) => items.iter().any(may_be_big_integer),
-        Value::Object(fields) => fields.values().any(may_be_big_integer),
-        _ => false,
     }
 }
 
@@ -317,93 +311,10 @@ fn big_integer_literal(data: &[u8]) -> Option<String> {
     None
 }
 
-/// A JSON value read like [`Value`], except that an object repeating a key is an error
-/// instead of keeping the last value: a record whose fields readers could disagree on
-/// (the first `event_uuid` or the last?) is quarantined whole.
-struct StrictValue(Value);
-
-impl<'de> Deserialize<'de> for StrictValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-        while let Some(StrictValue(item)) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut object = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            match object.entry(key) {
-                Entry::Occupied(taken) => {
-                    return Err(de::Error::custom(format_args!("duplicate key {:?}", taken.key())));
-                }
-                Entry::Vacant(slot) => {
-                    let StrictValue(value) = map.next_value()?;
-                    slot.insert(value);
-                }
-            }
-        }
-        Ok(Value::Object(object))
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Map, Value};
 
     fn reason(input: &str) -> QuarantineReason {
         decode(input.as_bytes()).expect_err(input).reason
@@ -548,7 +459,10 @@ mod tests {
         // serde_json's default float parser read this one a unit in the last place off.
         let record = OK.replace("3.5", "-1.1446843786251912e-165");
         let event = decode(record.as_bytes()).expect("valid");
-        assert_eq!(event.payload["amount"].as_f64(), Some(-1.1446843786251912e-165));
+        assert_eq!(
+            event.payload.get("amount").and_then(PayloadValue::as_f64),
+            Some(-1.1446843786251912e-165)
+        );
     }
 
     #[test]
@@ -692,7 +606,7 @@ mod tests {
                 prop_assert_eq!(Some(event.event_type.as_str()), parts.next());
                 prop_assert_eq!(event.event_subtype.as_deref(), parts.next());
                 prop_assert_eq!(Some(event.date), PartitionDate::from_unix_seconds(envelope.created_at));
-                prop_assert_eq!(event.payload, payload, "the payload is kept value for value");
+                prop_assert_eq!(event.payload.to_map(), payload, "the payload is kept value for value");
             }
 
             #[test]
@@ -735,7 +649,7 @@ mod tests {
             assert!(bad.detail.contains("duplicate key"), "{}", bad.detail);
         }
         let fine = with_payload(r#""x":{"x":{"x":1}},"y":[{"k":1},{"k":2}]"#).expect("distinct keys");
-        assert_eq!(fine.payload["y"][1]["k"], 2);
+        assert_eq!(fine.payload.to_map()["y"][1]["k"], 2);
     }
 
     #[test]
@@ -754,9 +668,10 @@ mod tests {
             r#""u":18446744073709551615,"i":-9223372036854775808,"f":1e20,"s":"99999999999999999999999","g":2.5e30"#,
         )
         .expect("64-bit integers, floats and strings are fine");
-        assert_eq!(kept.payload["u"].as_u64(), Some(u64::MAX));
-        assert_eq!(kept.payload["i"].as_i64(), Some(i64::MIN));
-        assert_eq!(kept.payload["f"].as_f64(), Some(1e20));
+        let kept = kept.payload.to_map();
+        assert_eq!(kept["u"].as_u64(), Some(u64::MAX));
+        assert_eq!(kept["i"].as_i64(), Some(i64::MIN));
+        assert_eq!(kept["f"].as_f64(), Some(1e20));
         assert_eq!(
             reason(r#"{"event_uuid":"u","event_name":"a:b","created_at":99999999999999999999999}"#),
             QuarantineReason::BadType

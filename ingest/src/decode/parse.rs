@@ -1,0 +1,392 @@
+//! The one pass over a record's JSON: the envelope's three fields are kept aside, every
+//! other field goes straight into a [`Payload`] (no map, no allocation per scalar), and the
+//! whole record is checked strictly (an object repeating a key, at any depth, is an error).
+//! Arrays and objects inside the payload, which the common event does not have, are read as
+//! `Value`s to be checked and written back as compact JSON.
+
+use super::payload::Payload;
+use schemas::columns;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
+use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+
+/// What one pass read from a record that is valid JSON.
+#[derive(Debug)]
+pub(super) enum Parsed {
+    Object(Fields),
+    /// Valid JSON that is not an object: its kind (`array`, `string`, ...).
+    Other(&'static str),
+}
+
+/// An object's fields: the envelope's, as they were sent, and the rest.
+#[derive(Debug, Default)]
+pub(super) struct Fields {
+    pub uuid: Option<Envelope>,
+    pub name: Option<Envelope>,
+    pub created_at: Option<Envelope>,
+    pub payload: Payload,
+    /// A payload number was read as an integral float of magnitude 2^63 or more: it may be
+    /// an integer beyond 64 bits, which only the raw bytes can tell.
+    pub maybe_big_integer: bool,
+    /// Keys seen so far, kept only once an object has many (a linear scan is faster below).
+    many_keys: Option<HashSet<Box<str>>>,
+}
+
+/// An envelope field's value as sent.
+#[derive(Debug)]
+pub(super) enum Envelope {
+    Null,
+    String(String),
+    Number(Number),
+    /// Any other JSON kind (`boolean`, `array`, `object`).
+    Other(&'static str),
+}
+
+impl Envelope {
+    /// The JSON kind, for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Envelope::Null => "null",
+            Envelope::String(_) => "string",
+            Envelope::Number(_) => "number",
+            Envelope::Other(kind) => kind,
+        }
+    }
+}
+
+/// Objects with more payload fields than this track their keys in a hash set.
+const LINEAR_KEY_SCAN: usize = 32;
+
+/// Reads one record (the input is at most [`super::MAX_RECORD_BYTES`]).
+pub(super) fn record(data: &[u8]) -> Result<Parsed, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_slice(data);
+    let parsed = (&mut deserializer).deserialize_any(RecordVisitor)?;
+    deserializer.end()?;
+    Ok(parsed)
+}
+
+struct RecordVisitor;
+
+impl<'de> Visitor<'de> for RecordVisitor {
+    type Value = Parsed;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parsed, A::Error> {
+        let mut fields = Fields::default();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let envelope = match key.as_ref() {
+                columns::EVENT_UUID => Some((&mut fields.uuid, 0)),
+                columns::EVENT_NAME => Some((&mut fields.name, 1)),
+                columns::CREATED_AT => Some((&mut fields.created_at, 2)),
+                _ => None,
+            };
+            if let Some((slot, which)) = envelope {
+                if slot.is_some() {
+                    return Err(duplicate_key(&key));
+                }
+                *slot = Some(map.next_value_seed(EnvelopeSeed)?);
+                fields.payload.push_envelope(which);
+                continue;
+            }
+            if fields.seen_before(&key) {
+                return Err(duplicate_key(&key));
+            }
+            fields.payload.push_key(&key);
+            map.next_value_seed(PayloadSeed {
+                payload: &mut fields.payload,
+                maybe_big_integer: &mut fields.maybe_big_integer,
+            })?;
+        }
+        fields.payload.remove_envelope();
+        Ok(Parsed::Object(fields))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Parsed, A::Error> {
+        StrictVisitor.visit_seq(seq).map(|_| Parsed::Other("array"))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Parsed, E> {
+        Ok(Parsed::Other("boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Parsed, E> {
+        Ok(Parsed::Other("number"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Parsed, E> {
+        Ok(Parsed::Other("number"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Parsed, E> {
+        Ok(Parsed::Other("number"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Parsed, E> {
+        Ok(Parsed::Other("string"))
+    }
+
+    fn visit_unit<E>(self) -> Result<Parsed, E> {
+        Ok(Parsed::Other("null"))
+    }
+}
+
+impl Fields {
+    fn seen_before(&mut self, key: &str) -> bool {
+        if let Some(keys) = &mut self.many_keys {
+            return !keys.insert(key.into());
+        }
+        if self.payload.has_key(key) {
+            return true;
+        }
+        if self.payload.len() >= LINEAR_KEY_SCAN {
+            let mut keys: HashSet<Box<str>> = self.payload.iter().map(|(k, _)| k.into()).collect();
+            keys.insert(key.into());
+            self.many_keys = Some(keys);
+        }
+        false
+    }
+}
+
+fn duplicate_key<E: de::Error>(key: &str) -> E {
+    E::custom(format_args!("duplicate key {key:?}"))
+}
+
+/// A key, borrowed from the input unless it has escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+}
+
+struct EnvelopeSeed;
+
+impl<'de> DeserializeSeed<'de> for EnvelopeSeed {
+    type Value = Envelope;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Envelope, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EnvelopeSeed {
+    type Value = Envelope;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Envelope, E> {
+        Ok(Envelope::Other("boolean"))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Envelope, E> {
+        Ok(Envelope::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Envelope, E> {
+        Ok(Envelope::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Envelope, E> {
+        Ok(Number::from_f64(v).map_or(Envelope::Null, Envelope::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Envelope, E> {
+        Ok(Envelope::String(v.to_owned()))
+    }
+
+    fn visit_unit<E>(self) -> Result<Envelope, E> {
+        Ok(Envelope::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Envelope, A::Error> {
+        StrictVisitor.visit_seq(seq).map(|_| Envelope::Other("array"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Envelope, A::Error> {
+        StrictVisitor.visit_map(map).map(|_| Envelope::Other("object"))
+    }
+}
+
+/// Reads one payload value into the payload's last field.
+struct PayloadSeed<'p> {
+    payload: &'p mut Payload,
+    maybe_big_integer: &'p mut bool,
+}
+
+impl<'de> DeserializeSeed<'de> for PayloadSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PayloadSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.payload.set_bool(v);
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.payload.set_i64(v);
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.payload.set_u64(v);
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        *self.maybe_big_integer |= may_be_big_integer_float(v);
+        self.payload.set_f64(v);
+        Ok(())
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.payload.set_string(v);
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.payload.set_null();
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        let value = StrictVisitor.visit_seq(seq)?;
+        self.set_nested(&value);
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let value = StrictVisitor.visit_map(map)?;
+        self.set_nested(&value);
+        Ok(())
+    }
+}
+
+impl PayloadSeed<'_> {
+    fn set_nested(self, value: &Value) {
+        *self.maybe_big_integer |= may_be_big_integer(value);
+        self.payload.set_nested(&value.to_string());
+    }
+}
+
+/// serde_json reads an integer beyond 64 bits as a (rounded) float: integral, |x| >= 2^63.
+fn may_be_big_integer_float(value: f64) -> bool {
+    value.fract() == 0.0 && value.abs() >= 9.2e18
+}
+
+fn may_be_big_integer(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n.is_f64() && n.as_f64().is_some_and(may_be_big_integer_float),
+        Value::Array(items) => items.iter().any(may_be_big_integer),
+        Value::Object(fields) => fields.values().any(may_be_big_integer),
+        _ => false,
+    }
+}
+
+/// A JSON value read like [`Value`], except that an object repeating a key is an error
+/// instead of keeping the last value: a record whose fields readers could disagree on
+/// (the first `event_uuid` or the last?) is quarantined whole.
+struct StrictValue(Value);
+
+impl<'de> de::Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(StrictValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match object.entry(key) {
+                Entry::Occupied(taken) => return Err(duplicate_key(taken.key())),
+                Entry::Vacant(slot) => {
+                    let StrictValue(value) = map.next_value()?;
+                    slot.insert(value);
+                }
+            }
+        }
+        Ok(Value::Object(object))
+    }
+}
