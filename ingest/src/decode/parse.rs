@@ -63,12 +63,18 @@ const LINEAR_KEY_SCAN: usize = 32;
 /// Reads one record (the input is at most [`super::MAX_RECORD_BYTES`]).
 pub(super) fn record(data: &[u8]) -> Result<Parsed, serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(data);
-    let parsed = (&mut deserializer).deserialize_any(RecordVisitor)?;
+    let visitor = RecordVisitor {
+        payload: Payload::with_capacity(data.len()),
+    };
+    let parsed = (&mut deserializer).deserialize_any(visitor)?;
     deserializer.end()?;
     Ok(parsed)
 }
 
-struct RecordVisitor;
+struct RecordVisitor {
+    /// Empty, sized for the record.
+    payload: Payload,
+}
 
 impl<'de> Visitor<'de> for RecordVisitor {
     type Value = Parsed;
@@ -78,7 +84,10 @@ impl<'de> Visitor<'de> for RecordVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parsed, A::Error> {
-        let mut fields = Fields::default();
+        let mut fields = Fields {
+            payload: self.payload,
+            ..Fields::default()
+        };
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let envelope = match key.as_ref() {
                 columns::EVENT_UUID => Some((&mut fields.uuid, 0)),

@@ -162,6 +162,15 @@ pub fn write_object<'a>(fields: impl IntoIterator<Item = (&'a str, PayloadValue<
 }
 
 impl Payload {
+    /// An empty payload with room for a record of `record_bytes` (its keys and strings are
+    /// shorter than the record, and events have a handful of fields).
+    pub(super) fn with_capacity(record_bytes: usize) -> Payload {
+        Payload {
+            text: String::with_capacity(record_bytes),
+            fields: Vec::with_capacity(12),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.fields.len()
     }
