@@ -98,6 +98,15 @@ pub enum IngestError {
         retryable: bool,
     },
 
+    /// A Kinesis failure a person must fix (stream name, region, credentials, endpoint,
+    /// permissions); `message` says the cause and the fix.
+    #[error("Kinesis {operation} on stream {stream}: {message}")]
+    KinesisSetup {
+        operation: &'static str,
+        stream: String,
+        message: String,
+    },
+
     #[error("malformed Kinesis event: {0}")]
     BadEvent(String),
 
@@ -154,6 +163,7 @@ impl IngestError {
             | IngestError::BadSetting { .. }
             | IngestError::MissingSetting { .. }
             | IngestError::Schema(_)
+            | IngestError::KinesisSetup { .. }
             | IngestError::Config(_) => true,
             _ => false,
         }

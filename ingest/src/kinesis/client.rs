@@ -3,6 +3,7 @@
 //! servers such as moto. TLS goes through rustls with ring, like object_store's.
 
 use crate::error::IngestError;
+use crate::storage::problem::StoreProblem;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
@@ -45,13 +46,24 @@ pub fn client_region(client: &Client) -> String {
 }
 
 /// An SDK error as ours: the error code and message, and whether trying again may help
-/// (throttling, timeouts, service-side failures) or not (no such stream, bad argument,
-/// access denied).
+/// (throttling, timeouts, service-side failures) or not (no such stream, bad argument).
+/// Failures a person must fix (no or refused credentials, no such stream, access denied, an
+/// endpoint that does not answer) say the cause and the fix, and are usage errors.
 pub fn kinesis_error<E>(operation: &'static str, stream: &str, err: &SdkError<E>) -> IngestError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let code = err.code().unwrap_or_default();
+    let context = aws_sdk_kinesis::error::DisplayErrorContext(err).to_string();
+    // A server that answers in another protocol (moto's auth check answers a JSON API in
+    // XML) leaves the code only in the raw answer.
+    let code = err.code().unwrap_or_else(|| code_in_text(&context));
+    if let Some(message) = setup_problem(err, code, &context) {
+        return IngestError::KinesisSetup {
+            operation,
+            stream: stream.to_owned(),
+            message,
+        };
+    }
     let retryable = match err {
         SdkError::ServiceError(_) => matches!(
             code,
@@ -70,7 +82,7 @@ where
     let message = match (err.code(), err.message()) {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_owned(),
-        _ => aws_sdk_kinesis::error::DisplayErrorContext(err).to_string(),
+        _ => context,
     };
     IngestError::Kinesis {
         operation,
@@ -78,6 +90,73 @@ where
         message,
         retryable,
     }
+}
+
+/// Error codes of credentials the service does not accept.
+const REFUSED_CREDENTIALS: &[&str] = &[
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "IncompleteSignature",
+    "MissingAuthenticationToken",
+    "InvalidClientTokenId",
+    "ExpiredTokenException",
+];
+
+/// Codes recognised in an answer the SDK could not parse.
+fn code_in_text(text: &str) -> &'static str {
+    let known = ["ResourceNotFoundException", "AccessDeniedException"];
+    known
+        .into_iter()
+        .chain(REFUSED_CREDENTIALS.iter().copied())
+        .find(|code| text.contains(&format!("<Code>{code}</Code>")))
+        .unwrap_or_default()
+}
+
+/// The cause and the fix of a failure no retry can pass, if it is one.
+fn setup_problem<E>(err: &SdkError<E>, code: &str, context: &str) -> Option<String> {
+    let problem = match code {
+        "ResourceNotFoundException" => {
+            return Some(
+                "the stream does not exist: check --stream and --region (or AWS_REGION), or create the stream"
+                    .into(),
+            );
+        }
+        "AccessDeniedException" => {
+            return Some(
+                "access denied: the credentials need kinesis:ListShards, kinesis:GetShardIterator and \
+                 kinesis:GetRecords on the stream (kinesis:PutRecords to produce)"
+                    .into(),
+            );
+        }
+        code if REFUSED_CREDENTIALS.contains(&code) => StoreProblem::InvalidCredentials,
+        _ => match err {
+            SdkError::DispatchFailure(_) | SdkError::ConstructionFailure(_)
+                if context.contains("credential") || context.contains("169.254.169.254") =>
+            {
+                StoreProblem::NoCredentials
+            }
+            SdkError::DispatchFailure(failure)
+                if failure.is_io()
+                    && ["Connection refused", "dns error", "failed to lookup address"]
+                        .iter()
+                        .any(|s| context.contains(s)) =>
+            {
+                return Some(
+                    "no answer from the Kinesis endpoint: check --endpoint-url (or AWS_ENDPOINT_URL), \
+                     the network, and that the server is running"
+                        .into(),
+                );
+            }
+            _ => return None,
+        },
+    };
+    let cause = match problem {
+        StoreProblem::InvalidCredentials => {
+            "the Kinesis endpoint refused the AWS credentials (unknown key, wrong secret or expired token)"
+        }
+        other => other.cause(),
+    };
+    Some(format!("{cause}: {}", problem.fix()))
 }
 
 /// The error code of an SDK error, when the service sent one.

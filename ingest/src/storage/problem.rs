@@ -159,7 +159,8 @@ impl StoreProblem {
             StoreProblem::NoCredentials => {
                 "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (for a profile: eval \
                  \"$(aws configure export-credentials --format env)\") or run on AWS with an IAM role; \
-                 a local S3 server such as moto takes any key, with --endpoint-url"
+                 a local server such as moto takes any key, with --endpoint-url \
+                 (EVENTLAKE_S3_ENDPOINT_URL for the Lambda)"
             }
             StoreProblem::InvalidCredentials => {
                 "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN"
@@ -171,7 +172,8 @@ impl StoreProblem {
             StoreProblem::NoSuchBucket => "check the bucket name in the lake URL, or create the bucket",
             StoreProblem::WrongRegion => "pass --region (or set AWS_REGION) to the bucket's region",
             StoreProblem::EndpointUnreachable => {
-                "check --endpoint-url (or AWS_ENDPOINT_URL), the network, and that the server is running"
+                "check --endpoint-url (or AWS_ENDPOINT_URL; EVENTLAKE_S3_ENDPOINT_URL for the Lambda), \
+                 the network, and that the server is running"
             }
             StoreProblem::Transient => "run the same command again",
             StoreProblem::Other => "if it persists, check the lake URL, --endpoint-url and --region",

@@ -177,6 +177,41 @@ fn s3_rows(servers: &Servers) -> Vec<Case> {
     ]
 }
 
+/// Kinesis failures a person fixes, through `ingest consume` (its lake is a local directory).
+fn kinesis_rows(servers: &Servers, dir: &Path) -> Vec<Case> {
+    let keys = [
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+    ];
+    let lake = dir.join("kinesis-lake").display().to_string();
+    let consume = |title: &'static str, endpoint: &str| {
+        ingest(
+            title,
+            &[
+                "consume",
+                "--stream",
+                "nostream",
+                "--lake",
+                &lake,
+                "--endpoint-url",
+                endpoint,
+            ],
+        )
+    };
+    let closed = format!("http://127.0.0.1:{}", servers.closed);
+    vec![
+        consume("a Kinesis stream that does not exist", &servers.moto.endpoint).envs(&keys),
+        consume("Kinesis without AWS credentials", &servers.moto.endpoint).env("AWS_REGION", "us-east-1"),
+        consume(
+            "Kinesis credentials the server does not know",
+            &servers.auth.endpoint,
+        )
+        .envs(&keys),
+        consume("a wrong Kinesis --endpoint-url (nothing listens)", &closed).envs(&keys),
+    ]
+}
+
 fn local_rows(dir: &Path) -> Vec<Case> {
     let at = |name: &str| dir.join(name).display().to_string();
     let lake = at("lake");
@@ -265,6 +300,7 @@ fn every_error_is_one_line_with_its_cause_and_fix() {
     fixtures(dir.path());
     let cases: Vec<Case> = s3_rows(&servers)
         .into_iter()
+        .chain(kinesis_rows(&servers, dir.path()))
         .chain(local_rows(dir.path()))
         .chain(lambda_rows())
         .collect();
