@@ -333,10 +333,16 @@ fn input_of(text: &str) -> Result<Input, IngestError> {
 /// Opens a lake after its preflight (one quick request: credentials, endpoint, bucket,
 /// region and format answer in seconds).
 async fn open_lake(url: &str, options: &StoreOptions) -> anyhow::Result<Lake> {
+    open_store(url, options, "cannot open lake").await
+}
+
+/// Opens a store location (a lake, or where checkpoints are kept) after its preflight;
+/// `what` heads the error.
+async fn open_store(url: &str, options: &StoreOptions, what: &str) -> anyhow::Result<Lake> {
     let lake = Lake::open(url, options)?;
     Lake::preflight(url, options)
         .await
-        .map_err(|e| with_hint(e, &format!("cannot open lake {url}")))?;
+        .map_err(|e| with_hint(e, &format!("{what} {url}")))?;
     Ok(lake)
 }
 
@@ -666,14 +672,12 @@ fn invoke_command(args: &InvokeArgs) -> anyhow::Result<()> {
         let kinesis = kinesis_options(&args.walk.kinesis);
         let client = kinesis_client(&kinesis).await?;
         let stream_arn = stream_arn(&client, &args.walk.kinesis.stream).await?;
-        let lake = Lake::open(
-            &args.checkpoints,
-            &StoreOptions {
-                endpoint_url: kinesis.endpoint_url.clone(),
-                region: kinesis.region.clone(),
-                ..StoreOptions::default()
-            },
-        )?;
+        let options = StoreOptions {
+            endpoint_url: kinesis.endpoint_url.clone(),
+            region: kinesis.region.clone(),
+            ..StoreOptions::default()
+        };
+        let lake = open_store(&args.checkpoints, &options, "cannot open the checkpoint store").await?;
         let checkpoints = CheckpointStore::new(lake, &format!("invoke-{}", args.walk.kinesis.stream))?;
         let mut invoker = LambdaInvoker::new(
             &args.lambda_endpoint,

@@ -84,6 +84,7 @@ impl Servers {
     fn start() -> Servers {
         let moto = Moto::start();
         moto.create_bucket("lake");
+        moto.create_stream("events", 1);
         Servers {
             moto,
             auth: Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]),
@@ -209,6 +210,21 @@ fn kinesis_rows(servers: &Servers, dir: &Path) -> Vec<Case> {
         )
         .envs(&keys),
         consume("a wrong Kinesis --endpoint-url (nothing listens)", &closed).envs(&keys),
+        ingest(
+            "invoke with checkpoints in a bucket that does not exist (fails before any record)",
+            &[
+                "invoke",
+                "--stream",
+                "events",
+                "--endpoint-url",
+                &servers.moto.endpoint,
+                "--lambda-endpoint",
+                &closed,
+                "--checkpoints",
+                "s3://nobucket/checkpoints",
+            ],
+        )
+        .envs(&keys),
     ]
 }
 
