@@ -3,7 +3,8 @@
 //! 1. decode every record; key valid events by MD5(event_uuid) in the chain of their
 //!    (created_at date, bucket), invalid ones by source fingerprint in the quarantine chain
 //!    of their (arrival date, bucket);
-//! 2. per chain, classify each record against the ledger: new (claim), a retry of a record
+//! 2. per chain, read the ledger's state and resolve the batches it names, then classify
+//!    each record by the dedup rules (`ledger::decision`): new (claim), a retry of a record
 //!    an earlier batch committed (done: roll its batch forward if files are missing), a
 //!    duplicate of a committed claim, invalid (quarantine), or blocked behind a claim whose
 //!    batch is still in flight within its lease (the record fails, to be retried);
@@ -15,11 +16,12 @@
 //! once; a crash leaves the claims to expire with their lease.
 
 use super::files::{self, ManifestRows, Role, Row};
-use super::report::{BatchReport, CommittedAs, RecordOutcome};
+use super::report::{BatchReport, RecordOutcome};
 use crate::decode::{self, Event, Invalid};
 use crate::encode::{OriginalPointer, ParquetOptions, RowEncoder};
 use crate::error::IngestError;
-use crate::ledger::chain::{ChainKey, ChainKind, HashTable, bucket_of};
+use crate::ledger::chain::{ChainKey, ChainKind, bucket_of};
+use crate::ledger::decision::{Candidate, Decision, Entry, decide_chain, same_source_decisions};
 use crate::ledger::document::{self, ClaimDoc, CommitDoc, Hash128, ManifestDoc};
 use crate::ledger::policy::{CachePolicy, CommitRetryPolicy, LeasePolicy};
 use crate::ledger::{Ledger, Resolution, put_create, read_optional};
@@ -112,24 +114,6 @@ impl Item {
     }
 }
 
-#[derive(Debug, Clone)]
-enum Decision {
-    Claim {
-        replaces: Option<BatchId>,
-    },
-    Duplicate(OriginalPointer),
-    DuplicateOfItem(usize),
-    Quarantine,
-    Done {
-        batch: BatchId,
-        committed_as: CommittedAs,
-    },
-    Blocked {
-        batch: BatchId,
-    },
-    SameSourceAs(usize),
-}
-
 /// Processes batches against one lake; keeps the ledger's warm cache between batches.
 #[derive(Debug)]
 pub struct BatchProcessor {
@@ -202,7 +186,7 @@ impl BatchProcessor {
         // Decoding is most of a record's CPU and needs nothing shared: it uses every core.
         let items: Vec<Item> = records.par_iter().map(|r| Item::new(r, buckets)).collect();
         let conflicts_before = self.ledger.stats.conflicts;
-        let mut decisions = same_source_decisions(&items);
+        let mut decisions = same_source_decisions(items.iter().map(|item| item.source_fp));
         let chains = group_by_chain(&items, &decisions);
         let committed = self
             .commit_chains(&batch, records, &items, &chains, &mut decisions, now_millis)
@@ -350,47 +334,19 @@ impl BatchProcessor {
                 }
             }
         }
-        let mut claimed_here: HashTable<u128, usize> = HashTable::default();
-        let mut out = Vec::with_capacity(members.len());
-        for (&i, (other, claim)) in members.iter().zip(lookups) {
-            let status = |b: &BatchId| resolved.get(b).copied().unwrap_or(Resolution::Pending);
-            let decision = if key.kind == ChainKind::Quarantine {
-                match other {
-                    Some(o) => match status(&o.batch) {
-                        Resolution::Committed => Decision::Done {
-                            batch: o.batch,
-                            committed_as: CommittedAs::Quarantine,
-                        },
-                        Resolution::Pending => Decision::Blocked { batch: o.batch },
-                        Resolution::Aborted => Decision::Quarantine,
-                    },
-                    None => Decision::Quarantine,
-                }
-            } else {
-                let recorded = other.map(|o| (status(&o.batch), o.batch));
-                match recorded {
-                    Some((Resolution::Committed, b)) => Decision::Done {
-                        batch: b,
-                        committed_as: CommittedAs::Duplicate,
-                    },
-                    Some((Resolution::Pending, b)) => Decision::Blocked { batch: b },
-                    _ => {
-                        let uuid = items[i].key;
-                        if let Some(&first) = claimed_here.get(&uuid) {
-                            Decision::DuplicateOfItem(first)
-                        } else {
-                            let d = decide_event(&records[i], claim, status, key.date);
-                            if matches!(d, Decision::Claim { .. }) {
-                                claimed_here.insert(uuid, i);
-                            }
-                            d
-                        }
-                    }
-                }
-            };
-            out.push((i, decision));
-        }
-        Ok(out)
+        let candidates = members
+            .iter()
+            .zip(lookups)
+            .map(|(&i, (other, claim))| Candidate {
+                index: i,
+                key: items[i].key,
+                source: &records[i].source,
+                other,
+                claim,
+            })
+            .collect();
+        let status = |b: &BatchId| resolved.get(b).copied().unwrap_or(Resolution::Pending);
+        Ok(decide_chain(key.kind, key.date, candidates, status))
     }
 
     /// After the chains are committed: the manifest, the files, roll-forwards.
@@ -512,48 +468,6 @@ impl BatchProcessor {
     }
 }
 
-/// How a valid record relates to the claim (if any) on its uuid.
-fn decide_event(
-    record: &SourceRecord,
-    claim: Option<crate::ledger::chain::ClaimView>,
-    status: impl Fn(&BatchId) -> Resolution,
-    date: PartitionDate,
-) -> Decision {
-    let Some(claim) = claim else {
-        return Decision::Claim { replaces: None };
-    };
-    match status(&claim.batch) {
-        Resolution::Committed if claim.source == record.source => Decision::Done {
-            batch: claim.batch,
-            committed_as: CommittedAs::Event,
-        },
-        Resolution::Committed => Decision::Duplicate(OriginalPointer {
-            file: Layout::data_file(TableKind::Events, &claim.event_type, date, &claim.batch),
-            source: claim.source,
-        }),
-        Resolution::Aborted => Decision::Claim {
-            replaces: Some(claim.batch),
-        },
-        Resolution::Pending => Decision::Blocked { batch: claim.batch },
-    }
-}
-
-/// Later records with the same source as an earlier one in the batch mirror it.
-fn same_source_decisions(items: &[Item]) -> Vec<Option<Decision>> {
-    let mut first: HashTable<u128, usize> = HashTable::default();
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| match first.get(&item.source_fp) {
-            Some(&j) => Some(Decision::SameSourceAs(j)),
-            None => {
-                first.insert(item.source_fp, i);
-                None
-            }
-        })
-        .collect()
-}
-
 fn group_by_chain(items: &[Item], decisions: &[Option<Decision>]) -> BTreeMap<ChainKey, Vec<usize>> {
     let mut chains: BTreeMap<ChainKey, Vec<usize>> = BTreeMap::new();
     for (i, item) in items.iter().enumerate() {
@@ -582,21 +496,19 @@ fn commit_doc(
         others: Vec::new(),
     };
     for (i, decision) in decided {
-        match decision {
-            Decision::Claim { replaces } => {
+        match decision.entry() {
+            Entry::Claim { replaces } => {
                 let Ok(event) = &items[*i].decoded else { continue };
                 doc.claims.push(ClaimDoc {
                     uuid: Hash128(items[*i].key),
                     shard: records[*i].source.shard_id.clone(),
                     sequence: records[*i].source.sequence.to_string(),
                     event_type: event.event_type.clone(),
-                    replaces: replaces.as_ref().map(ToString::to_string),
+                    replaces: replaces.map(ToString::to_string),
                 });
             }
-            Decision::Duplicate(_) | Decision::DuplicateOfItem(_) | Decision::Quarantine => {
-                doc.others.push(Hash128(items[*i].source_fp));
-            }
-            Decision::Done { .. } | Decision::Blocked { .. } | Decision::SameSourceAs(_) => {}
+            Entry::Other => doc.others.push(Hash128(items[*i].source_fp)),
+            Entry::Nothing => {}
         }
     }
     (!doc.claims.is_empty() || !doc.others.is_empty()).then_some(doc)

@@ -10,10 +10,12 @@
 //! from the manifest and also created with `PutMode::Create`, so any writer may roll a
 //! committed batch forward and no row is ever written twice.
 //!
-//! `chain`, `document` and `policy` are pure (no I/O); `store` (feature `pipeline`, in the default `io`)
+//! `chain`, `decision` (the dedup rules), `document` and `policy` are pure (no I/O); `store` (feature `pipeline`, in the default `io`)
 //! is the [`Ledger`] that reads and writes them on the lake.
 
 pub mod chain;
+#[cfg(feature = "pipeline")]
+pub(crate) mod decision;
 pub mod document;
 pub mod policy;
 #[cfg(feature = "pipeline")]
