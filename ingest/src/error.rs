@@ -38,8 +38,14 @@ pub enum IngestError {
     )]
     NewerLake { url: String, found: u32, supported: u32 },
 
-    #[error("encoding failed: {0}")]
-    Encode(String),
+    /// Encoding data the pipeline built itself failed (a bug or a resource limit, never
+    /// bad input): `what` was being encoded.
+    #[error("encoding {what} failed: {source}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 
     #[error("corrupt ledger object {path}: {message}")]
     CorruptLedger { path: String, message: String },
@@ -115,8 +121,14 @@ pub enum IngestError {
 }
 
 impl IngestError {
-    pub(crate) fn encode(err: impl std::fmt::Display) -> Self {
-        IngestError::Encode(err.to_string())
+    /// `err` while encoding `what`.
+    pub(crate) fn encode<E: std::error::Error + Send + Sync + 'static>(
+        what: &'static str,
+    ) -> impl FnOnce(E) -> Self {
+        move |err| IngestError::Encode {
+            what,
+            source: Box::new(err),
+        }
     }
 
     /// A failed store request, classified ([`StoreProblem::of`]).

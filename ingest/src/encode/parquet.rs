@@ -52,7 +52,7 @@ impl ParquetOptions {
 
 /// Encodes one record batch as a complete Parquet file.
 pub fn encode_parquet(batch: &RecordBatch, options: ParquetOptions) -> Result<Bytes, IngestError> {
-    let zstd = ZstdLevel::try_new(options.zstd_level).map_err(IngestError::encode)?;
+    let zstd = ZstdLevel::try_new(options.zstd_level).map_err(IngestError::encode("Parquet (zstd level)"))?;
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(zstd))
         .set_statistics_enabled(EnabledStatistics::Page)
@@ -78,8 +78,10 @@ pub fn encode_parquet(batch: &RecordBatch, options: ParquetOptions) -> Result<By
     }
     let mut buffer = Vec::with_capacity(batch.get_array_memory_size() / 4 + 4096);
     let mut writer = ArrowWriter::try_new(&mut buffer, batch.schema(), Some(props.build()))
-        .map_err(IngestError::encode)?;
-    writer.write(batch).map_err(IngestError::encode)?;
-    writer.close().map_err(IngestError::encode)?;
+        .map_err(IngestError::encode("a Parquet file"))?;
+    writer
+        .write(batch)
+        .map_err(IngestError::encode("a Parquet file"))?;
+    writer.close().map_err(IngestError::encode("a Parquet file"))?;
     Ok(Bytes::from(buffer))
 }

@@ -74,7 +74,8 @@ impl RowEncoder {
 
     pub fn events(&self, rows: &[EventRow<'_>]) -> Result<RecordBatch, IngestError> {
         let columns = self.event_columns(rows.iter().copied(), rows.len());
-        RecordBatch::try_new(self.tables.events.clone(), columns).map_err(IngestError::encode)
+        RecordBatch::try_new(self.tables.events.clone(), columns)
+            .map_err(IngestError::encode("an Arrow record batch"))
     }
 
     pub fn duplicates(&self, rows: &[DuplicateRow<'_>]) -> Result<RecordBatch, IngestError> {
@@ -92,7 +93,8 @@ impl RowEncoder {
             Arc::new(sequence.finish()),
             Arc::new(file.finish()),
         ]);
-        RecordBatch::try_new(self.tables.duplicates.clone(), columns).map_err(IngestError::encode)
+        RecordBatch::try_new(self.tables.duplicates.clone(), columns)
+            .map_err(IngestError::encode("an Arrow record batch"))
     }
 
     pub fn quarantine(&self, rows: &[QuarantineRow<'_>]) -> Result<RecordBatch, IngestError> {
@@ -122,7 +124,8 @@ impl RowEncoder {
             Arc::new(shard.finish()),
             Arc::new(sequence.finish()),
         ];
-        RecordBatch::try_new(self.tables.quarantine.clone(), columns).map_err(IngestError::encode)
+        RecordBatch::try_new(self.tables.quarantine.clone(), columns)
+            .map_err(IngestError::encode("an Arrow record batch"))
     }
 
     fn event_columns<'a>(&self, rows: impl Iterator<Item = EventRow<'a>>, n: usize) -> Vec<ArrayRef> {

@@ -80,7 +80,7 @@ impl CheckpointStore {
             sequence: checkpoint.sequence.as_ref().map(|s| s.as_str().to_owned()),
             finished: checkpoint.finished,
         };
-        let bytes = serde_json::to_vec(&doc).map_err(IngestError::encode)?;
+        let bytes = serde_json::to_vec(&doc).map_err(IngestError::encode("a shard checkpoint"))?;
         let path = self.lake.path(&key);
         self.lake
             .store

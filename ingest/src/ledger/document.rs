@@ -519,15 +519,20 @@ fn compress(bytes: &[u8]) -> Result<Vec<u8>, IngestError> {
         let mut slot = cell.borrow_mut();
         let compressor = match slot.as_mut() {
             Some(compressor) => compressor,
-            None => slot.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(IngestError::encode)?),
+            None => slot.insert(
+                zstd::bulk::Compressor::new(ZSTD_LEVEL)
+                    .map_err(IngestError::encode("a ledger document (zstd)"))?,
+            ),
         };
-        compressor.compress(bytes).map_err(IngestError::encode)
+        compressor
+            .compress(bytes)
+            .map_err(IngestError::encode("a ledger document (zstd)"))
     })
 }
 
 /// A document in format 2: the magic, then zstd of its postcard bytes.
 pub fn encode_doc<T: Serialize>(value: &T) -> Result<Bytes, IngestError> {
-    let plain = postcard::to_stdvec(value).map_err(IngestError::encode)?;
+    let plain = postcard::to_stdvec(value).map_err(IngestError::encode("a ledger document (postcard)"))?;
     let mut out = Vec::with_capacity(plain.len() / 2 + 64);
     out.extend_from_slice(BINARY_MAGIC);
     out.extend_from_slice(&compress(&plain)?);
@@ -560,10 +565,10 @@ pub fn decode_doc<T: DeserializeOwned>(bytes: &[u8], path: &str) -> Result<T, In
 /// A format-1 document (zstd JSON), as earlier releases wrote them: for the upgrade tests and
 /// the fuzz targets, which check that both formats read the same.
 pub fn encode_legacy_json<T: Serialize>(value: &T) -> Result<Bytes, IngestError> {
-    let json = serde_json::to_vec(value).map_err(IngestError::encode)?;
+    let json = serde_json::to_vec(value).map_err(IngestError::encode("a format-1 ledger document (JSON)"))?;
     zstd::bulk::compress(&json, 3)
         .map(Bytes::from)
-        .map_err(IngestError::encode)
+        .map_err(IngestError::encode("a format-1 ledger document (zstd)"))
 }
 
 pub fn encode_manifest(doc: &ManifestDoc) -> Result<Bytes, IngestError> {

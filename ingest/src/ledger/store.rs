@@ -74,7 +74,8 @@ impl Ledger {
                     format: document::FORMAT,
                     buckets: default_buckets.clamp(1, 65_536),
                 };
-                let json = serde_json::to_vec_pretty(&doc).map_err(IngestError::encode)?;
+                let json =
+                    serde_json::to_vec_pretty(&doc).map_err(IngestError::encode("the ledger config"))?;
                 if put_create(&lake, &path, Bytes::from(json)).await? {
                     doc
                 } else {
