@@ -233,6 +233,10 @@ impl BatchProcessor {
         now_millis: i64,
     ) -> Result<bool, (bool, IngestError)> {
         let mut pending: Vec<ChainKey> = chains.keys().copied().collect();
+        self.ledger
+            .prefetch(&pending, self.config.parallelism)
+            .await
+            .map_err(|e| (false, e))?;
         let mut attempted = false;
         let mut attempt = 0u32;
         while !pending.is_empty() {

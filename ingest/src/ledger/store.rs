@@ -9,7 +9,7 @@ use super::policy::{CachePolicy, CheckpointPolicy, LeasePolicy};
 use crate::error::IngestError;
 use crate::storage::{BatchId, Lake, Layout};
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
@@ -168,61 +168,35 @@ impl Ledger {
         Ok(&self.chains[&key])
     }
 
-    async fn load_cold(&mut self, key: ChainKey) -> Result<ChainState, IngestError> {
-        self.stats.cold_loads += 1;
-        let prefix = self.lake.path(&key.dir());
-        let objects: Vec<_> = self
-            .lake
-            .store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|e| IngestError::store("list", &prefix, e))?;
-        let mut versions = BTreeMap::new();
-        let mut checkpoint = 0u64;
-        for meta in &objects {
-            let name = meta.location.filename().unwrap_or_default();
-            if let Some(v) = name.strip_prefix('v').and_then(|v| v.parse::<u64>().ok()) {
-                versions.insert(v, ());
-            } else if let Some(v) = name
-                .strip_prefix("checkpoint-")
-                .and_then(|v| v.parse::<u64>().ok())
-            {
-                checkpoint = checkpoint.max(v);
-            }
+    /// Reads the states of the chains among `keys` that are not cached, up to `parallelism`
+    /// at a time, so a cold writer's first batch waits for about one chain's round trips
+    /// instead of one after another for every chain it touches.
+    pub async fn prefetch(&mut self, keys: &[ChainKey], parallelism: usize) -> Result<(), IngestError> {
+        let missing: Vec<ChainKey> = keys
+            .iter()
+            .copied()
+            .filter(|key| !self.chains.contains_key(key))
+            .collect();
+        let lake = &self.lake;
+        let loaded: Vec<_> = futures::stream::iter(missing)
+            .map(|key| async move { (key, load_chain(lake, key).await) })
+            .buffer_unordered(parallelism.max(1))
+            .collect()
+            .await;
+        for (key, result) in loaded {
+            let (state, bytes_read) = result?;
+            self.stats.cold_loads += 1;
+            self.stats.cold_load_bytes += bytes_read;
+            self.chains.insert(key, state);
         }
-        let mut state = if checkpoint > 0 {
-            let path = key.checkpoint_path(checkpoint);
-            let bytes = self.read_required(&path).await?;
-            let doc: ChainDoc = document::decode_doc(&bytes, &path)?;
-            if doc.version != checkpoint {
-                return Err(IngestError::CorruptLedger {
-                    path,
-                    message: format!("the checkpoint holds version {}", doc.version),
-                });
-            }
-            ChainState::from_doc(&doc, &path)?
-        } else {
-            ChainState::default()
-        };
-        for (&version, ()) in versions.range((Bound::Excluded(state.version), Bound::Unbounded)) {
-            let path = key.version_path(version);
-            let bytes = self.read_required(&path).await?;
-            let doc: CommitDoc = document::decode_doc(&bytes, &path)?;
-            state.apply(version, &doc, &path)?;
-        }
-        Ok(state)
+        Ok(())
     }
 
-    async fn read_required(&mut self, path: &str) -> Result<Bytes, IngestError> {
-        let bytes = read_optional(&self.lake, path)
-            .await?
-            .ok_or_else(|| IngestError::CorruptLedger {
-                path: path.to_owned(),
-                message: "listed but missing (was the ledger pruned without a checkpoint?)".into(),
-            })?;
-        self.stats.cold_load_bytes += bytes.len() as u64;
-        Ok(bytes)
+    async fn load_cold(&mut self, key: ChainKey) -> Result<ChainState, IngestError> {
+        let (state, bytes_read) = load_chain(&self.lake, key).await?;
+        self.stats.cold_loads += 1;
+        self.stats.cold_load_bytes += bytes_read;
+        Ok(state)
     }
 
     /// Reads the commits that other writers added after our cached version.
@@ -365,6 +339,65 @@ impl Ledger {
     pub fn cached_chains(&self) -> usize {
         self.chains.len()
     }
+}
+
+/// A chain's state read from the store: its newest checkpoint, then the commits after it.
+/// Also returns the bytes read.
+async fn load_chain(lake: &Lake, key: ChainKey) -> Result<(ChainState, u64), IngestError> {
+    let prefix = lake.path(&key.dir());
+    let objects: Vec<_> = lake
+        .store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| IngestError::store("list", &prefix, e))?;
+    let mut versions = BTreeMap::new();
+    let mut checkpoint = 0u64;
+    for meta in &objects {
+        let name = meta.location.filename().unwrap_or_default();
+        if let Some(v) = name.strip_prefix('v').and_then(|v| v.parse::<u64>().ok()) {
+            versions.insert(v, ());
+        } else if let Some(v) = name
+            .strip_prefix("checkpoint-")
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            checkpoint = checkpoint.max(v);
+        }
+    }
+    let mut bytes_read = 0u64;
+    let mut state = if checkpoint > 0 {
+        let path = key.checkpoint_path(checkpoint);
+        let bytes = read_listed(lake, &path).await?;
+        bytes_read += bytes.len() as u64;
+        let doc: ChainDoc = document::decode_doc(&bytes, &path)?;
+        if doc.version != checkpoint {
+            return Err(IngestError::CorruptLedger {
+                path,
+                message: format!("the checkpoint holds version {}", doc.version),
+            });
+        }
+        ChainState::from_doc(&doc, &path)?
+    } else {
+        ChainState::default()
+    };
+    for (&version, ()) in versions.range((Bound::Excluded(state.version), Bound::Unbounded)) {
+        let path = key.version_path(version);
+        let bytes = read_listed(lake, &path).await?;
+        bytes_read += bytes.len() as u64;
+        let doc: CommitDoc = document::decode_doc(&bytes, &path)?;
+        state.apply(version, &doc, &path)?;
+    }
+    Ok((state, bytes_read))
+}
+
+/// An object the chain's listing named: missing now means the ledger was pruned wrongly.
+async fn read_listed(lake: &Lake, path: &str) -> Result<Bytes, IngestError> {
+    read_optional(lake, path)
+        .await?
+        .ok_or_else(|| IngestError::CorruptLedger {
+            path: path.to_owned(),
+            message: "listed but missing (was the ledger pruned without a checkpoint?)".into(),
+        })
 }
 
 fn to_resolution(status: BatchStatus) -> Resolution {

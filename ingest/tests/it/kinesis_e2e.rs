@@ -323,14 +323,23 @@ async fn a_consumer_killed_mid_run_resumes_without_loss_or_doubles() {
     let checkpoints = moto.lake(BUCKET, "killed");
 
     // Kill -9 twice: as soon as the first checkpoint appears, then once it has moved on.
+    // A kill between a batch's claims and its manifest leaves claims that only their lease
+    // ends; a short lease lets the last consumer take them over in seconds (the default
+    // would make it wait 16 minutes).
+    let lease = ["--lease-seconds", "3"];
     let mut last_seen = Vec::new();
     for round in 0..2 {
         let mut child = Killed(
-            consume_command(&moto, "kills", &lake_url, &["--batch-size", "100"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start consume"),
+            consume_command(
+                &moto,
+                "kills",
+                &lake_url,
+                &["--batch-size", "100", lease[0], lease[1]],
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start consume"),
         );
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
@@ -349,7 +358,12 @@ async fn a_consumer_killed_mid_run_resumes_without_loss_or_doubles() {
         child.0.kill().expect("kill -9");
     }
 
-    let finished = run_json(consume_command(&moto, "kills", &lake_url, &["--until-idle", "3"]));
+    let finished = run_json(consume_command(
+        &moto,
+        "kills",
+        &lake_url,
+        &["--until-idle", "3", lease[0], lease[1]],
+    ));
     let left = finished["records_done"].as_u64().expect("records_done");
     assert!(
         left > 0 && left < expected.records,
