@@ -312,6 +312,10 @@ def render(r):
         f"(Lambda's payload limit is 6 MB: {r['cost']['payload_cap']:,} of these records fit) |")
     add(f"| first invocation of a container (loads {lat['warm_uuids']:,} uuids: LIST + checkpoint per chain) "
         f"| {lat['cold_first_invocation_ms']:.0f} ms |")
+    if "cold_load_chains_concurrent_ms" in lat:
+        add(f"| reading those {lat['cold_chains']} chains where every request takes {lat['request_latency_ms']} ms "
+            f"(assumed, as S3 can): one after another / 16 at a time (`Ledger::prefetch`) "
+            f"| {lat['cold_load_chains_sequential_ms']:,.0f} ms / {lat['cold_load_chains_concurrent_ms']:,.0f} ms |")
     add(f"| ledger cache after {lat['batches'] + 1} events | {lat['ledger_uuids_after']:,} uuids, "
         f"{lat['ledger_state_mib_after']:.0f} MiB |")
     add(f"| `eventlake-lambda` start to first `GET /runtime/invocation/next` (local directory lake, one core) "

@@ -6,7 +6,9 @@
 //!   `--batch-size` records each: the event's JSON (base64 data, as the runtime receives it)
 //!   is parsed, then `handle_kinesis_event` runs. Every event has new uuids and sequence
 //!   numbers. Reports p50/p99/max milliseconds of each step and of both, and apart the
-//!   batches that also wrote chain checkpoints (each chain's every 50th commit).
+//!   batches that also wrote chain checkpoints (each chain's every 50th commit). Also times
+//!   a cold reading of the day's chains through a store where every request waits 20 ms:
+//!   one chain after another, then as a batch reads them (`Ledger::prefetch`).
 //! - `requests`: for each of `--sizes`, a warm processor over a request-counting store
 //!   (`ingest::testing::FaultStore`) handles `--batches` batches of that size, holding the
 //!   records of one shard of `--shards` (a shard's uuids fall into a run of ledger buckets,
@@ -26,14 +28,17 @@ use aws_lambda_events::event::kinesis::KinesisEvent;
 use clap::{Parser, Subcommand};
 use ingest::batch::{BatchProcessor, ProcessorConfig};
 use ingest::lambda::handle_kinesis_event;
+use ingest::ledger::chain::ChainKey;
+use ingest::ledger::{DEFAULT_BUCKETS, Ledger};
 use ingest::run::now_millis;
 use ingest::storage::Lake;
 use ingest::testing::{FaultStore, RequestKind};
+use object_store::memory::InMemory;
 use object_store::path::Path;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use support::{memory_lake, registry};
 
 #[derive(Debug, Parser)]
@@ -109,8 +114,12 @@ fn summary(mut values: Vec<f64>) -> Value {
 async fn latency(batches: usize, batch_size: usize, warm_uuids: u64) -> Value {
     let (lake, memory) = memory_lake();
     let started = Instant::now();
-    support::warm_ledger(warm_uuids).store(&lake).await;
+    let warm = support::warm_ledger(warm_uuids);
+    warm.store(&lake).await;
     let warm_ms = millis(started);
+    let chains: Vec<ChainKey> = warm.states.keys().copied().collect();
+    let sequential_load_ms = load_chains_ms(&memory, &chains, 1).await;
+    let concurrent_load_ms = load_chains_ms(&memory, &chains, ProcessorConfig::default().parallelism).await;
     let mut processor = BatchProcessor::open(lake, registry(), "probe", ProcessorConfig::default())
         .await
         .expect("open the processor");
@@ -169,6 +178,10 @@ async fn latency(batches: usize, batch_size: usize, warm_uuids: u64) -> Value {
         "event_json_bytes_mean": sizes.iter().sum::<f64>() / sizes.len().max(1) as f64,
         "build_warm_ledger_ms": warm_ms,
         "cold_first_invocation_ms": cold_ms,
+        "request_latency_ms": LOAD_LATENCY_MS,
+        "cold_chains": chains.len(),
+        "cold_load_chains_sequential_ms": sequential_load_ms,
+        "cold_load_chains_concurrent_ms": concurrent_load_ms,
         "parse_event_ms": summary(parse),
         "handle_ms": summary(handle),
         "handle_ms_without_checkpoints": summary(plain),
@@ -178,6 +191,25 @@ async fn latency(batches: usize, batch_size: usize, warm_uuids: u64) -> Value {
         "ledger_uuids_after": uuids,
         "ledger_state_mib_after": state_bytes as f64 / 1048576.0,
     })
+}
+
+/// The round trip assumed for each request when timing cold chain loads.
+const LOAD_LATENCY_MS: u64 = 20;
+
+/// A cold container reading the day's chains (LIST, then the checkpoint) where every
+/// request takes [`LOAD_LATENCY_MS`], as S3 can: `parallelism` chains at a time.
+async fn load_chains_ms(memory: &Arc<InMemory>, chains: &[ChainKey], parallelism: usize) -> f64 {
+    let store = FaultStore::new(memory.clone()).with_latency(Duration::from_millis(LOAD_LATENCY_MS));
+    let lake = Lake::new(Arc::new(store), Path::default(), "memory://cold-load");
+    let mut ledger = Ledger::open(lake, "probe-load", DEFAULT_BUCKETS)
+        .await
+        .expect("open the ledger");
+    let started = Instant::now();
+    ledger
+        .prefetch(chains, parallelism)
+        .await
+        .expect("load the chains");
+    millis(started)
 }
 
 fn by_kind(counts: &BTreeMap<RequestKind, u64>, batches: usize) -> Value {

@@ -1,8 +1,9 @@
 //! A counting, fault-injecting object store wrapper, for tests and request-cost figures.
 //! It counts requests by kind, and can fail the k-th request (a transient error), "crash"
 //! at it (that request and every later one fail, as if the process died; the k-th request
-//! either never reaches the store or is applied and its answer lost), and yield to other
-//! tasks before requests so concurrent writers interleave (deterministic for a seed).
+//! either never reaches the store or is applied and its answer lost), yield to other tasks
+//! before requests so concurrent writers interleave (deterministic for a seed), and wait a
+//! fixed latency before each request, as a remote store would.
 
 use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
@@ -49,6 +50,7 @@ struct State {
     plan: FaultPlan,
     crashed: bool,
     interleave: Option<(ChaCha8Rng, f64)>,
+    latency: std::time::Duration,
 }
 
 enum Verdict {
@@ -96,6 +98,12 @@ impl FaultStore {
         self.state().interleave = Some((ChaCha8Rng::seed_from_u64(seed), p));
     }
 
+    /// Waits `latency` before every request (a round trip to a remote store).
+    pub fn with_latency(self, latency: std::time::Duration) -> Self {
+        self.state().latency = latency;
+        self
+    }
+
     pub fn counts(&self) -> BTreeMap<RequestKind, u64> {
         self.state().counts.clone()
     }
@@ -118,12 +126,16 @@ impl FaultStore {
     }
 
     async fn admit(&self, kind: RequestKind) -> Verdict {
-        let should_yield = {
+        let (should_yield, latency) = {
             let mut s = self.state();
-            s.interleave.as_mut().is_some_and(|(rng, p)| rng.random_bool(*p))
+            let should_yield = s.interleave.as_mut().is_some_and(|(rng, p)| rng.random_bool(*p));
+            (should_yield, s.latency)
         };
         if should_yield {
             tokio::task::yield_now().await;
+        }
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
         }
         let mut s = self.state();
         *s.counts.entry(kind).or_default() += 1;
