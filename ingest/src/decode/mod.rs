@@ -653,6 +653,28 @@ mod tests {
     }
 
     #[test]
+    fn records_with_many_fields_keep_every_distinct_key() {
+        // Past 32 fields, keys seen are tracked in a set; the envelope read first must not
+        // count as a key there (an empty key once looked like a repeat of its place).
+        let fields: Vec<String> = (0..40).map(|i| format!(r#""k{i}":{i}"#)).collect();
+        let event = with_payload(&format!(r#"{},"":0"#, fields.join(","))).expect("distinct keys");
+        assert_eq!(event.payload.len(), 41);
+        assert_eq!(event.payload.get(""), Some(PayloadValue::PosInt(0)));
+        let bad = with_payload(&format!(r#"{},"k3":0"#, fields.join(","))).expect_err("a repeat");
+        assert_eq!(bad.reason, QuarantineReason::InvalidJson);
+        assert!(bad.detail.contains(r#"duplicate key "k3""#), "{}", bad.detail);
+    }
+
+    #[test]
+    fn payloads_compare_as_serde_json_maps() {
+        let a = with_payload(r#""n":{"x":1,"y":[-0.0]},"s":"t""#).expect("valid");
+        let b = with_payload(r#""s":"t","n":{"y":[0.0],"x":1}"#).expect("valid");
+        assert_eq!(a.payload, b.payload);
+        let c = with_payload(r#""s":"t","n":{"y":[0.0],"x":2}"#).expect("valid");
+        assert_ne!(a.payload, c.payload);
+    }
+
+    #[test]
     fn integers_beyond_64_bits_are_rejected_not_rounded() {
         for payload in [
             r#""n":18446744073709551616"#,

@@ -154,7 +154,7 @@ impl Fields {
             return true;
         }
         if self.payload.len() >= LINEAR_KEY_SCAN {
-            let mut keys: HashSet<Box<str>> = self.payload.iter().map(|(k, _)| k.into()).collect();
+            let mut keys: HashSet<Box<str>> = self.payload.keys().map(Box::from).collect();
             keys.insert(key.into());
             self.many_keys = Some(keys);
         }

@@ -162,8 +162,9 @@ pub fn write_object<'a>(fields: impl IntoIterator<Item = (&'a str, PayloadValue<
 }
 
 impl Payload {
-    /// An empty payload with room for a record of `record_bytes` (its keys and strings are
-    /// shorter than the record, and events have a handful of fields).
+    /// An empty payload with room for a record of `record_bytes` (keys and strings are
+    /// usually shorter than the record; nested values written back may be longer, and the
+    /// buffer then grows; events have a handful of fields).
     pub(super) fn with_capacity(record_bytes: usize) -> Payload {
         Payload {
             text: String::with_capacity(record_bytes),
@@ -212,11 +213,17 @@ impl Payload {
         }
     }
 
-    /// Whether a field of this name is already here (a record repeating a key is invalid).
-    pub(super) fn has_key(&self, key: &str) -> bool {
+    /// The keys read so far, without the envelope's places (parsing only).
+    pub(super) fn keys(&self) -> impl Iterator<Item = &str> + '_ {
         self.fields
             .iter()
-            .any(|f| !matches!(f.value, Stored::Envelope(_)) && &self.text[f.key.range()] == key)
+            .filter(|f| !matches!(f.value, Stored::Envelope(_)))
+            .map(|f| &self.text[f.key.range()])
+    }
+
+    /// Whether a field of this name is already here (a record repeating a key is invalid).
+    pub(super) fn has_key(&self, key: &str) -> bool {
+        self.keys().any(|k| k == key)
     }
 
     /// Marks the place of envelope field `which` (0 uuid, 1 name, 2 created_at).
@@ -302,10 +309,17 @@ impl Payload {
     }
 }
 
-/// Equal as serde_json's maps are: the same fields with the same values, in any order.
+/// Equal as serde_json's maps are: the same fields with equal values, in any order (nested
+/// values compare as values, so their key order does not matter either).
 impl PartialEq for Payload {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().all(|(key, value)| other.get(key) == Some(value))
+        self.len() == other.len()
+            && self.iter().all(|(key, value)| match (value, other.get(key)) {
+                (PayloadValue::Nested(_), Some(theirs @ PayloadValue::Nested(_))) => {
+                    value.to_value() == theirs.to_value()
+                }
+                (_, theirs) => theirs == Some(value),
+            })
     }
 }
 
