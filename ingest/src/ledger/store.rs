@@ -188,6 +188,8 @@ impl Ledger {
             self.stats.cold_loads += 1;
             self.stats.cold_load_bytes += bytes_read;
             self.chains.insert(key, state);
+            // Cached chains are evicted by their last use; one loaded now counts as used.
+            self.touch(key);
         }
         Ok(())
     }
