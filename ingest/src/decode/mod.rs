@@ -311,6 +311,28 @@ fn big_integer_literal(data: &[u8]) -> Option<String> {
     None
 }
 
+/// Property-test strategies shared by decode's and the encoder's tests.
+#[cfg(test)]
+pub(crate) mod strategies {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    /// Any JSON scalar serde_json can hold: null, booleans, every i64 and u64, finite
+    /// floats, and strings matching `strings`.
+    pub(crate) fn json_scalar(strings: &'static str) -> impl Strategy<Value = Value> + Clone {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            strings.prop_map(Value::from),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,6 +510,7 @@ mod tests {
 
     mod properties {
         use super::*;
+        use crate::decode::strategies::json_scalar;
         use proptest::prelude::*;
         use schemas::partition::{MAX_CREATED_AT_EXCLUSIVE, MIN_CREATED_AT};
 
@@ -518,16 +541,7 @@ mod tests {
         }
 
         fn payload() -> impl Strategy<Value = Map<String, Value>> {
-            let value = prop_oneof![
-                Just(Value::Null),
-                any::<bool>().prop_map(Value::from),
-                any::<i64>().prop_map(Value::from),
-                any::<u64>().prop_map(Value::from),
-                any::<f64>()
-                    .prop_filter("finite", |f| f.is_finite())
-                    .prop_map(Value::from),
-                ".{0,12}".prop_map(Value::from),
-            ];
+            let value = json_scalar(".{0,12}");
             proptest::collection::btree_map("[a-z_]{1,10}", value, 0..6).prop_map(|fields| {
                 fields
                     .into_iter()

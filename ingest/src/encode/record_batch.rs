@@ -317,6 +317,7 @@ impl TypedColumn {
 mod tests {
     use super::*;
     use crate::decode::decode;
+    use crate::decode::strategies::json_scalar;
     use crate::source::{SequenceNumber, SourceId};
     use arrow::array::{Array, AsArray};
     use proptest::prelude::*;
@@ -338,16 +339,7 @@ mod tests {
     }
 
     fn value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            any::<f64>()
-                .prop_filter("finite", |f| f.is_finite())
-                .prop_map(Value::from),
-            "\\PC{0,6}|[\"\\\\/\\x00-\\x1f\u{2028}é]{0,4}".prop_map(Value::from),
-        ];
+        let leaf = json_scalar("\\PC{0,6}|[\"\\\\/\\x00-\\x1f\u{2028}é]{0,4}");
         leaf.prop_recursive(2, 8, 3, |inner| {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
