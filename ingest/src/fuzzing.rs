@@ -181,9 +181,14 @@ pub fn check_event_type_value(value: &str) {
         && value.len() <= schemas::envelope::MAX_EVENT_TYPE_LEN
         && value
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        && value.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !["null", "nan", "inf", "infinity", "epoch"]
+            .iter()
+            .any(|word| value.to_ascii_lowercase() == *word);
     let segment = event_type_segment(value);
     assert_eq!(check_event_type(value).is_ok(), segment.is_ok());
+    assert_eq!(segment.is_ok(), safe, "{value:?}: accepted exactly when safe");
     match segment {
         Ok(segment) => check_segment(&segment, "event_type", value),
         Err(reason) => assert!(!safe && !reason.is_empty(), "{value:?} was refused: {reason}"),

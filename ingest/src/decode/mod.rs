@@ -16,7 +16,9 @@
 //! | `bad_uuid`       | `event_uuid` is empty, longer than 128 bytes, has control characters  |
 //! |                  | or leading/trailing whitespace                                        |
 //! | `bad_event_name` | empty name or empty part, control characters, or an event type       |
-//! |                  | (first part, the partition value) outside `[A-Za-z0-9_.-]{1,64}`      |
+//! |                  | (first part, the partition value) outside `[A-Za-z][A-Za-z0-9_.-]{0,63}` |
+//! |                  | or a word engines read as NULL, a number or a date (`null`, `nan`,    |
+//! |                  | `inf`, `infinity`, `epoch`, any case)                                 |
 //! | `bad_timestamp`  | `created_at` before 2000-01-01 or from 2100-01-01 on (negative values, |
 //! |                  | milliseconds); far-future values inside the range are kept and counted |
 //! |                  | by the quality report instead                                         |
@@ -526,10 +528,12 @@ mod tests {
             let uuid = "[^\\p{Cc}]{1,32}".prop_filter("128 bytes at most, not padded", |u| {
                 u.len() <= MAX_UUID_BYTES && u.trim() == u
             });
-            let name = (
-                "[A-Za-z0-9_.-]{1,64}",
-                proptest::collection::vec("[^:\\p{Cc}]{1,8}", 0..3),
-            )
+            let event_type = "[A-Za-z][A-Za-z0-9_.-]{0,63}".prop_filter("not a reserved word", |t| {
+                !schemas::partition::RESERVED_EVENT_TYPES
+                    .iter()
+                    .any(|w| t.eq_ignore_ascii_case(w))
+            });
+            let name = (event_type, proptest::collection::vec("[^:\\p{Cc}]{1,8}", 0..3))
                 .prop_map(|(t, rest)| std::iter::once(t).chain(rest).collect::<Vec<_>>().join(":"));
             (uuid, name, MIN_CREATED_AT..MAX_CREATED_AT_EXCLUSIVE).prop_map(|(uuid, name, created_at)| {
                 Envelope {
@@ -595,7 +599,9 @@ mod tests {
                 prop_oneof![
                     "[a-z]{0,3}[/%= ~\\\\][a-z]{0,3}(:[a-z]{1,3})?",
                     "[a-z]{65,70}",
-                    "[a-z]{1,3}(:[a-z]{1,3})?:"
+                    "[a-z]{1,3}(:[a-z]{1,3})?:",
+                    "[0-9_.-][A-Za-z0-9_.-]{0,8}(:[a-z]{1,3})?",
+                    "(null|NULL|NaN|inf|Infinity|EPOCH)(:[a-z]{1,3})?"
                 ]
                 .prop_map(|n| (columns::EVENT_NAME, Some(Value::from(n)), BadEventName)),
                 prop_oneof![i64::MIN..MIN_CREATED_AT, MAX_CREATED_AT_EXCLUSIVE..i64::MAX].prop_map(|s| (
