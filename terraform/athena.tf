@@ -112,7 +112,7 @@ resource "aws_s3_bucket_logging" "athena_results" {
 
 resource "aws_athena_workgroup" "lake" {
   name        = var.name
-  description = "eventlake queries over ${var.glue_database_name} (partition projection, no crawler)"
+  description = "eventlake queries over ${var.glue_database_name} (partitions registered by the function, no crawler)"
   state       = "ENABLED"
 
   configuration {

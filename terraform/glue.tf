@@ -1,13 +1,19 @@
 # Glue Data Catalog: one database, three external Parquet tables over the lake. Columns come
 # from generated/glue_columns.json, the checked-in output of `target/debug/ingest schema glue`
 # (regenerate it when the registry changes; tests/python/test_terraform.py fails if it is
-# stale). Partitions are resolved by Athena partition projection, so no crawler is needed.
+# stale).
+#
+# Partitions: no partition projection. Projection would make Athena enumerate event types
+# and dates from table properties and ignore the catalog's partitions, so rows of event types
+# it does not list (the pipeline writes every valid type, registered or not) and of dates
+# outside its range (created_at is accepted from 2000 to 2099) would be silently missing from
+# every query. Instead the function registers each partition in the catalog (GetTable, then
+# BatchCreatePartition, idempotent) before the batch that writes into it commits, so every row
+# the lake holds is in a partition Athena lists. A lake written before that: run
+# `ingest register-partitions` once. No crawler is needed either.
 
 locals {
   glue_schema = jsondecode(file("${path.module}/generated/glue_columns.json"))
-
-  # event_type values projection enumerates: the registry's, or the injected list.
-  projected_event_types = var.projection_event_types != null ? var.projection_event_types : local.glue_schema.event_types
 
   # The partition keys below are written out (the lake layout's public shape); the generated
   # file must agree with them.
@@ -30,18 +36,9 @@ resource "aws_glue_catalog_table" "events" {
   table_type    = "EXTERNAL_TABLE"
 
   parameters = {
-    "EXTERNAL"                      = "TRUE"
-    "classification"                = "parquet"
-    "parquet.compression"           = "ZSTD"
-    "projection.enabled"            = "true"
-    "projection.event_type.type"    = "enum"
-    "projection.event_type.values"  = join(",", local.projected_event_types)
-    "projection.date.type"          = "date"
-    "projection.date.format"        = "yyyy-MM-dd"
-    "projection.date.range"         = "${var.projection_date_start},NOW"
-    "projection.date.interval"      = "1"
-    "projection.date.interval.unit" = "DAYS"
-    "storage.location.template"     = "${local.lake_url}/events/event_type=$${event_type}/date=$${date}/"
+    "EXTERNAL"            = "TRUE"
+    "classification"      = "parquet"
+    "parquet.compression" = "ZSTD"
   }
 
   partition_keys {
@@ -92,18 +89,9 @@ resource "aws_glue_catalog_table" "duplicates" {
   table_type    = "EXTERNAL_TABLE"
 
   parameters = {
-    "EXTERNAL"                      = "TRUE"
-    "classification"                = "parquet"
-    "parquet.compression"           = "ZSTD"
-    "projection.enabled"            = "true"
-    "projection.event_type.type"    = "enum"
-    "projection.event_type.values"  = join(",", local.projected_event_types)
-    "projection.date.type"          = "date"
-    "projection.date.format"        = "yyyy-MM-dd"
-    "projection.date.range"         = "${var.projection_date_start},NOW"
-    "projection.date.interval"      = "1"
-    "projection.date.interval.unit" = "DAYS"
-    "storage.location.template"     = "${local.lake_url}/duplicates/event_type=$${event_type}/date=$${date}/"
+    "EXTERNAL"            = "TRUE"
+    "classification"      = "parquet"
+    "parquet.compression" = "ZSTD"
   }
 
   partition_keys {
@@ -150,16 +138,9 @@ resource "aws_glue_catalog_table" "quarantine" {
   table_type    = "EXTERNAL_TABLE"
 
   parameters = {
-    "EXTERNAL"                      = "TRUE"
-    "classification"                = "parquet"
-    "parquet.compression"           = "ZSTD"
-    "projection.enabled"            = "true"
-    "projection.date.type"          = "date"
-    "projection.date.format"        = "yyyy-MM-dd"
-    "projection.date.range"         = "${var.projection_date_start},NOW"
-    "projection.date.interval"      = "1"
-    "projection.date.interval.unit" = "DAYS"
-    "storage.location.template"     = "${local.lake_url}/quarantine/date=$${date}/"
+    "EXTERNAL"            = "TRUE"
+    "classification"      = "parquet"
+    "parquet.compression" = "ZSTD"
   }
 
   partition_keys {
@@ -197,8 +178,8 @@ resource "aws_glue_catalog_table" "quarantine" {
 
 # --- Optional crawler ------------------------------------------------------------------------
 # Off by default. When on, it crawls the three existing tables (catalog targets), only adds
-# columns (MergeNewColumns) and lets partitions inherit the table's schema. Athena keeps using
-# partition projection; the registry-generated schema stays authoritative (the next
+# columns (MergeNewColumns) and lets partitions inherit the table's schema. The function keeps
+# registering partitions; the registry-generated schema stays authoritative (the next
 # `terraform apply` restores it).
 
 resource "aws_glue_security_configuration" "crawler" {

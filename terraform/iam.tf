@@ -69,6 +69,23 @@ data "aws_iam_policy_document" "lambda" {
     }
   }
 
+  # Every new partition is registered before the batch writing into it commits (Athena plans
+  # from the catalog's partitions): the table's storage descriptor once per container, then
+  # partitions created (never updated or deleted). Glue authorizes a table call on the
+  # catalog, the database and the table.
+  statement {
+    sid     = "RegisterPartitions"
+    effect  = "Allow"
+    actions = ["glue:GetTable", "glue:BatchCreatePartition"]
+    resources = [
+      "arn:${local.partition}:glue:${local.region}:${local.account_id}:catalog",
+      aws_glue_catalog_database.lake.arn,
+      aws_glue_catalog_table.events.arn,
+      aws_glue_catalog_table.duplicates.arn,
+      aws_glue_catalog_table.quarantine.arn,
+    ]
+  }
+
   # SSE-KMS objects (GenerateDataKey on PUT, Decrypt on GET), the encrypted stream (Decrypt)
   # and the encrypted failure queue (GenerateDataKey + Decrypt on SendMessage).
   statement {

@@ -34,6 +34,7 @@ resource "aws_lambda_function" "ingest" {
       EVENTLAKE_LAKE_URL       = local.lake_url
       EVENTLAKE_LEASE_SECONDS  = tostring(local.lease_seconds)
       EVENTLAKE_LEDGER_BUCKETS = tostring(var.ledger_buckets)
+      EVENTLAKE_GLUE_DATABASE  = aws_glue_catalog_database.lake.name
       RUST_LOG                 = var.log_level
     }
   }

@@ -11,7 +11,7 @@
 
 resource "aws_s3_bucket" "lake" {
   #checkov:skip=CKV_AWS_144:Cross-region replication is a disaster-recovery choice left to the operator; the lake is versioned and rebuildable from the stream within its retention.
-  #checkov:skip=CKV2_AWS_62:No event notifications: nothing consumes object-created events (Athena uses partition projection, no crawler trigger).
+  #checkov:skip=CKV2_AWS_62:No event notifications: nothing consumes object-created events (the function registers partitions in Glue itself, no crawler trigger).
   bucket        = local.lake_bucket
   force_destroy = var.force_destroy_buckets
 

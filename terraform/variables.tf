@@ -359,30 +359,8 @@ variable "glue_database_name" {
   }
 }
 
-variable "projection_date_start" {
-  description = "First date (yyyy-MM-dd) of the date partition projection range; the range ends at NOW."
-  type        = string
-  default     = "2024-01-01"
-
-  validation {
-    condition     = can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", var.projection_date_start)) && can(formatdate("YYYY", "${var.projection_date_start}T00:00:00Z"))
-    error_message = "projection_date_start must be a date in yyyy-MM-dd format."
-  }
-}
-
-variable "projection_event_types" {
-  description = "event_type values Athena's partition projection enumerates. null = the registry's event types from generated/glue_columns.json. Values are substituted into S3 paths as they are, so only escape-free values ([A-Za-z0-9_.-]) are allowed."
-  type        = list(string)
-  default     = null
-
-  validation {
-    condition     = var.projection_event_types == null ? true : (length(var.projection_event_types) > 0 && alltrue([for t in var.projection_event_types : can(regex("^[A-Za-z0-9_.-]{1,64}$", t))]))
-    error_message = "projection_event_types must be null or a non-empty list of event types matching [A-Za-z0-9_.-]{1,64}."
-  }
-}
-
 variable "glue_crawler_enabled" {
-  description = "Create a Glue crawler over the three tables (off by default: the registry-generated schema plus partition projection need no crawler)."
+  description = "Create a Glue crawler over the three tables (off by default: the registry-generated schema and the partitions the function registers need no crawler)."
   type        = bool
   default     = false
 }

@@ -113,6 +113,23 @@ pub enum IngestError {
         message: String,
     },
 
+    #[error("Glue {operation} in database {database}: {message}")]
+    Catalog {
+        operation: &'static str,
+        database: String,
+        message: String,
+        retryable: bool,
+    },
+
+    /// A catalog failure a person must fix (database, table, permissions, credentials);
+    /// `message` says the cause and the fix.
+    #[error("Glue {operation} in database {database}: {message}")]
+    CatalogSetup {
+        operation: &'static str,
+        database: String,
+        message: String,
+    },
+
     #[error("malformed Kinesis event: {0}")]
     BadEvent(String),
 
@@ -149,7 +166,7 @@ impl IngestError {
         match self {
             #[cfg(feature = "lake")]
             IngestError::Store { problem, .. } => problem.is_retryable(),
-            IngestError::Kinesis { retryable, .. } => *retryable,
+            IngestError::Kinesis { retryable, .. } | IngestError::Catalog { retryable, .. } => *retryable,
             IngestError::CommitContention { .. }
             | IngestError::BatchAborted { .. }
             | IngestError::Invoke { .. }
@@ -176,6 +193,7 @@ impl IngestError {
             | IngestError::MissingSetting { .. }
             | IngestError::Schema(_)
             | IngestError::KinesisSetup { .. }
+            | IngestError::CatalogSetup { .. }
             | IngestError::Config(_) => true,
             _ => false,
         }

@@ -4,12 +4,14 @@
 //! Features in layers (Cargo.toml): without any, only the pure core is built (`decode`,
 //! `source`, `display`, the ledger's `chain`/`document`/`policy`, `storage::layout`,
 //! `registry_dir`, `fuzzing`); `lake` adds the store and the Parquet encoder (all the read
-//! path needs); `pipeline` the batch processor, the ledger on the lake, `run`, `generate` and
-//! `testing`; `aws` Kinesis and the Lambda; `cli` the argument parsing every binary shares;
+//! path needs); `pipeline` the batch processor, the ledger on the lake, the partition catalog,
+//! `run`, `generate` and `testing`; `aws` Kinesis, the Glue catalog and the Lambda; `cli` the argument parsing every binary shares;
 //! `io` (default) all of it, with the binaries' other CLI crates.
 
 #[cfg(feature = "pipeline")]
 pub mod batch;
+#[cfg(feature = "pipeline")]
+pub mod catalog;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod decode;

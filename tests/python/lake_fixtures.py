@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,3 +40,31 @@ def build_lake(tmp: Path, records: int = 20_000, seed: int = 5, extra_lines: lis
     ran = ingest("run", "--input", str(source), "--lake", str(lake), "--summary", "json", "--batch-size", "5000")
     assert ran.returncode == 0, ran.stderr
     return lake, json.loads(ran.stdout)
+
+
+@contextlib.contextmanager
+def moto_server():
+    """moto's server (S3, Glue, ...) from the project venv on a free loopback port; yields
+    its endpoint URL and stops it afterwards."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"moto_server did not start on port {port}")
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

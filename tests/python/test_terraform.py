@@ -152,8 +152,11 @@ def test_lambda_runtime_and_package(config):
 def test_lambda_environment(config):
     fn = config.resource("aws_lambda_function", "ingest")
     env = block(fn, "environment")["variables"]
-    assert set(env) == {"EVENTLAKE_LAKE_URL", "EVENTLAKE_LEASE_SECONDS", "EVENTLAKE_LEDGER_BUCKETS", "RUST_LOG"}
+    assert set(env) == {
+        "EVENTLAKE_LAKE_URL", "EVENTLAKE_LEASE_SECONDS", "EVENTLAKE_LEDGER_BUCKETS", "EVENTLAKE_GLUE_DATABASE", "RUST_LOG",
+    }
     assert ref(env["EVENTLAKE_LAKE_URL"]) == "local.lake_url"
+    assert ref(env["EVENTLAKE_GLUE_DATABASE"]) == "aws_glue_catalog_database.lake.name"
     assert config.locals["lake_url"] == "s3://${local.lake_bucket}/${local.lake_prefix}"
     assert config.variables["lake_prefix"]["default"] == "lake"
     assert config.variables["ledger_buckets"]["default"] == 64
@@ -376,6 +379,8 @@ def test_lambda_role_grants_exactly_what_the_function_uses(config):
         "logs:PutLogEvents",
         "xray:PutTelemetryRecords",
         "xray:PutTraceSegments",
+        "glue:GetTable",
+        "glue:BatchCreatePartition",
     }
     assert not any("Delete" in a for a in granted), "the function never deletes objects"
     assert by_sid["ReadStream"]["resources"] == ["${aws_kinesis_stream.events.arn}"]
@@ -389,6 +394,13 @@ def test_lambda_role_grants_exactly_what_the_function_uses(config):
     assert by_sid["UseStackKey"]["resources"] == ["${aws_kms_key.main.arn}"]
     assert by_sid["SendFailedBatchRecords"]["resources"] == ["${aws_sqs_queue.failures.arn}"]
     assert by_sid["WriteLogs"]["resources"] == ["${aws_cloudwatch_log_group.lambda.arn}:*"]
+    assert by_sid["RegisterPartitions"]["resources"] == [
+        "arn:${local.partition}:glue:${local.region}:${local.account_id}:catalog",
+        "${aws_glue_catalog_database.lake.arn}",
+        "${aws_glue_catalog_table.events.arn}",
+        "${aws_glue_catalog_table.duplicates.arn}",
+        "${aws_glue_catalog_table.quarantine.arn}",
+    ]
     # X-Ray permissions exist only when tracing is on.
     dynamic = [content for content, is_dynamic in statements(doc) if is_dynamic]
     assert [d["sid"] for d in dynamic] == ["WriteTraces"]
@@ -434,28 +446,11 @@ def test_glue_table(config, name, keys):
     assert ref(columns["for_each"]) == f"local.glue_schema.{name}"
     assert ref(locals_["glue_schema"]) == 'jsondecode(file("${path.module}/generated/glue_columns.json"))'
 
+    # No partition projection: with it Athena would list only the event types and dates it
+    # enumerates, and ignore the partitions the function registers (test_athena_partitions.py).
     params = table["parameters"]
-    assert params["projection.enabled"] == "true"
-    assert params["projection.date.type"] == "date"
-    assert params["projection.date.format"] == "yyyy-MM-dd"
-    assert params["projection.date.range"] == "${var.projection_date_start},NOW"
-    assert params["projection.date.interval"] == "1"
-    assert params["projection.date.interval.unit"] == "DAYS"
-    if name == "quarantine":
-        assert "projection.event_type.type" not in params
-        template = "${local.lake_url}/quarantine/date=$${date}/"
-    else:
-        assert params["projection.event_type.type"] == "enum"
-        assert ref(params["projection.event_type.values"]) == 'join(",", local.projected_event_types)'
-        template = f"${{local.lake_url}}/{name}/event_type=$${{event_type}}/date=$${{date}}/"
-    assert params["storage.location.template"] == template
-
-
-def test_projected_event_types_default_to_the_registry(config):
-    expr = ref(config.locals["projected_event_types"])
-    assert expr == "var.projection_event_types != null ? var.projection_event_types : local.glue_schema.event_types"
-    assert config.variables["projection_event_types"]["default"] is None
-    assert "A-Za-z0-9_.-" in _validation_text(config, "projection_event_types")
+    assert not [k for k in params if k.startswith("projection.") or k == "storage.location.template"]
+    assert params["classification"] == "parquet"
 
 
 def test_generated_glue_columns_fit_the_tables():
@@ -467,8 +462,8 @@ def test_generated_glue_columns_fit_the_tables():
         assert names and len(names) == len(set(names)), f"{table}: duplicate column names"
         assert not {"event_type", "date"} & set(names), f"{table}: a column is also a partition key"
         assert all(re.fullmatch(r"[a-z_][a-z0-9_]*", n) for n in names), table
-    # Projection substitutes values into paths as they are: only escape-free values.
-    assert schema["event_types"] and all(re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", t) for t in schema["event_types"])
+    # Event types are partition values: escape-free and read as themselves by every engine.
+    assert schema["event_types"] and all(re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]{0,63}", t) for t in schema["event_types"])
 
 
 def test_optional_crawler(config):

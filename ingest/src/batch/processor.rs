@@ -17,6 +17,7 @@
 
 use super::files::{self, ManifestRows, Role, Row};
 use super::report::{BatchReport, RecordOutcome};
+use crate::catalog::{PartitionCatalog, Registrar};
 use crate::decode::{self, Event, Invalid};
 use crate::encode::{OriginalPointer, ParquetOptions, RowEncoder};
 use crate::error::IngestError;
@@ -122,6 +123,8 @@ pub struct BatchProcessor {
     encoder: Arc<RowEncoder>,
     config: ProcessorConfig,
     rng: ChaCha8Rng,
+    /// Where partitions are registered before a manifest commits (Glue), if anywhere.
+    catalog: Option<Registrar>,
 }
 
 static PROCESSORS: AtomicU64 = AtomicU64::new(0);
@@ -156,7 +159,23 @@ impl BatchProcessor {
             encoder: Arc::new(RowEncoder::new(registry)),
             config,
             rng,
+            catalog: None,
         })
+    }
+
+    /// Registers the partition of every file a batch writes in `catalog` before the batch
+    /// commits (see [`crate::catalog`]).
+    pub fn with_catalog(mut self, catalog: Arc<dyn PartitionCatalog>) -> Self {
+        self.catalog = Some(Registrar::new(catalog));
+        self
+    }
+
+    /// Registers the partitions of these files, if a catalog is set.
+    async fn register_partitions(&mut self, files: &[files::EncodedFile]) -> Result<(), IngestError> {
+        if let Some(catalog) = &mut self.catalog {
+            catalog.ensure(files.iter().map(|f| f.path.as_str())).await?;
+        }
+        Ok(())
     }
 
     /// Seeds batch ids and backoff jitter, for reproducible lakes (golden tests, benches).
@@ -353,7 +372,8 @@ impl BatchProcessor {
         Ok(decide_chain(key.kind, key.date, candidates, status))
     }
 
-    /// After the chains are committed: the manifest, the files, roll-forwards.
+    /// After the chains are committed: the files encoded, their partitions registered, the
+    /// manifest, the files written, roll-forwards.
     async fn finish(
         &mut self,
         batch: &BatchId,
@@ -366,6 +386,21 @@ impl BatchProcessor {
         let roles = roles(records, items, decisions, batch);
         let committed: Vec<usize> = (0..records.len()).filter(|i| roles[*i].is_some()).collect();
         if !committed.is_empty() {
+            let rows: Vec<Row<'_>> = committed
+                .iter()
+                .filter_map(|&i| {
+                    let r = &records[i];
+                    roles[i].as_ref().map(|role| Row {
+                        source: &r.source,
+                        arrival_micros: r.arrival_micros,
+                        data: &r.data,
+                        decoded: &items[i].decoded,
+                        role,
+                    })
+                })
+                .collect();
+            let encoded = files::encode_files(&self.encoder, batch, &rows, self.config.parquet)?;
+            self.register_partitions(&encoded).await?;
             let manifest = ManifestDoc {
                 format: document::FORMAT,
                 batch: batch.to_string(),
@@ -394,20 +429,6 @@ impl BatchProcessor {
                 });
             }
             report.batch = Some(batch.clone());
-            let rows: Vec<Row<'_>> = committed
-                .iter()
-                .filter_map(|&i| {
-                    let r = &records[i];
-                    roles[i].as_ref().map(|role| Row {
-                        source: &r.source,
-                        arrival_micros: r.arrival_micros,
-                        data: &r.data,
-                        decoded: &items[i].decoded,
-                        role,
-                    })
-                })
-                .collect();
-            let encoded = files::encode_files(&self.encoder, batch, &rows, self.config.parquet)?;
             report.files = files::put_files(&self.lake, encoded, self.config.parallelism).await?;
             self.ledger.mark_verified(batch.clone());
         }
@@ -448,6 +469,9 @@ impl BatchProcessor {
         let rewritten = missing.len();
         if rewritten > 0 {
             tracing::info!(%batch, files = rewritten, "rolling a committed batch forward");
+            // Registered before its manifest was committed, unless a writer without the
+            // catalog (or an older release) committed it.
+            self.register_partitions(&missing).await?;
             files::put_files(&self.lake, missing, self.config.parallelism).await?;
         }
         self.ledger.mark_verified(batch.clone());

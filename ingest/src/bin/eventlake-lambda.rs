@@ -7,6 +7,7 @@ use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use ingest::IngestError;
 use ingest::batch::BatchProcessor;
+use ingest::catalog::glue::GlueCatalog;
 use ingest::display;
 use ingest::lambda::{LambdaConfig, handle_kinesis_event};
 use ingest::storage::Lake;
@@ -47,7 +48,10 @@ async fn start() -> anyhow::Result<()> {
         config.function_name,
         std::env::var("AWS_LAMBDA_LOG_STREAM_NAME").unwrap_or_else(|_| std::process::id().to_string())
     );
-    let processor = BatchProcessor::open(lake, &registry, &writer, config.processor).await?;
+    let mut processor = BatchProcessor::open(lake, &registry, &writer, config.processor).await?;
+    if let Some(glue) = &config.glue {
+        processor = processor.with_catalog(Arc::new(GlueCatalog::new(glue).await?));
+    }
     tracing::info!(lake = %config.lake_url, buckets = processor.ledger().buckets(), "ready");
     let processor = Arc::new(Mutex::new(processor));
     let function_name = Arc::new(config.function_name.clone());

@@ -9,6 +9,8 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use ingest::IngestError;
 use ingest::batch::{BatchProcessor, ProcessorConfig};
+use ingest::catalog::glue::{GlueCatalog, GlueOptions};
+use ingest::catalog::{PartitionCatalog, lake_partitions};
 use ingest::display;
 use ingest::generate::{GenerateConfig, generate};
 use ingest::kinesis::checkpoint::CheckpointStore;
@@ -53,6 +55,9 @@ enum Command {
     /// Read a Kinesis stream and invoke the Lambda function with each batch, as the event
     /// source mapping does (for the function under `cargo lambda watch`)
     Invoke(InvokeArgs),
+    /// Register every partition the lake holds in a Glue database's tables (once, for a lake
+    /// written before its writers registered partitions; idempotent)
+    RegisterPartitions(RegisterArgs),
     /// Print the lake's table schemas (glue: Hive types for Terraform's Glue tables)
     Schema {
         #[arg(value_enum, default_value_t = SchemaFormat::Glue)]
@@ -67,6 +72,48 @@ enum Command {
 enum SchemaFormat {
     /// Columns in Hive/Athena types, partition keys and event types, as JSON
     Glue,
+}
+
+/// Where new partitions are registered (Athena and Spark plan from the Glue catalog).
+#[derive(Debug, Clone, clap::Args)]
+struct GlueArgs {
+    /// Glue database holding the events, duplicates and quarantine tables: every new
+    /// partition is registered there before its batch commits
+    #[arg(long)]
+    glue_database: Option<String>,
+    /// Glue-compatible endpoint (defaults to AWS_ENDPOINT_URL_GLUE, then Glue in the region)
+    #[arg(long, requires = "glue_database")]
+    glue_endpoint_url: Option<String>,
+}
+
+impl GlueArgs {
+    fn options(&self, region: Option<&String>) -> Option<GlueOptions> {
+        self.glue_database.as_ref().map(|database| GlueOptions {
+            database: database.clone(),
+            endpoint_url: self
+                .glue_endpoint_url
+                .clone()
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL_GLUE").ok())
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+                .filter(|v| !v.is_empty()),
+            region: region.cloned(),
+        })
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct RegisterArgs {
+    /// Lake location: s3://bucket/prefix (or a directory)
+    #[arg(long)]
+    lake: String,
+    /// S3-compatible endpoint (defaults to AWS_ENDPOINT_URL)
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// AWS region
+    #[arg(long)]
+    region: Option<String>,
+    #[command(flatten)]
+    glue: GlueArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -114,6 +161,8 @@ struct RunArgs {
     /// Registry directory of *.json documents (default: the registry built into the binary)
     #[arg(long)]
     registry: Option<PathBuf>,
+    #[command(flatten)]
+    glue: GlueArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -307,6 +356,7 @@ fn main() {
         Command::Produce(args) => produce_command(&args),
         Command::Consume(args) => consume_command(&args),
         Command::Invoke(args) => invoke_command(&args),
+        Command::RegisterPartitions(args) => register_command(&args),
         Command::Schema {
             format: SchemaFormat::Glue,
             registry,
@@ -383,6 +433,9 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
         let mut processor = BatchProcessor::open(lake, &registry, &writer, config)
             .await
             .map_err(|e| with_hint(e, &format!("cannot open lake {}", args.lake)))?;
+        if let Some(glue) = args.glue.options(args.region.as_ref()) {
+            processor = processor.with_catalog(Arc::new(GlueCatalog::new(&glue).await?));
+        }
         let bar = progress_bar(input_len(&input));
         let mut on_progress = |records: u64, bytes: u64| {
             if let Some(bar) = &bar {
@@ -413,6 +466,32 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
             summary.counts.failed
         );
     }
+    Ok(())
+}
+
+fn register_command(args: &RegisterArgs) -> anyhow::Result<()> {
+    let Some(glue) = args.glue.options(args.region.as_ref()) else {
+        return Err(IngestError::Config(
+            "pass --glue-database, the Glue database that holds the lake's tables".into(),
+        )
+        .into());
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let registered = runtime.block_on(async {
+        let options = StoreOptions {
+            endpoint_url: args.endpoint_url.clone(),
+            region: args.region.clone(),
+            ..StoreOptions::default()
+        };
+        let lake = open_lake(&args.lake, &options).await?;
+        let partitions = lake_partitions(&lake).await?;
+        GlueCatalog::new(&glue).await?.register(&partitions).await?;
+        anyhow::Ok(partitions.len())
+    })?;
+    println!(
+        "{registered} partitions of {} are registered in Glue database {}",
+        args.lake, glue.database
+    );
     Ok(())
 }
 

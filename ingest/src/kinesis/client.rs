@@ -4,7 +4,7 @@
 
 use crate::error::IngestError;
 use crate::storage::problem::StoreProblem;
-use aws_config::{BehaviorVersion, Region};
+use aws_config::{BehaviorVersion, ConfigLoader, Region};
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
@@ -16,15 +16,22 @@ pub struct KinesisOptions {
     pub region: Option<String>,
 }
 
-/// Builds the client. Fails when no region is configured anywhere.
-pub async fn kinesis_client(options: &KinesisOptions) -> Result<Client, IngestError> {
+/// The AWS environment's loader (credentials chain, region), over rustls with ring, with an
+/// optional region override; the Kinesis client and the Glue catalog start from it.
+pub fn aws_loader(region: Option<&String>) -> ConfigLoader {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
-    if let Some(region) = &options.region {
-        loader = loader.region(Region::new(region.clone()));
+    let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
+    match region {
+        Some(region) => loader.region(Region::new(region.clone())),
+        None => loader,
     }
+}
+
+/// Builds the client. Fails when no region is configured anywhere.
+pub async fn kinesis_client(options: &KinesisOptions) -> Result<Client, IngestError> {
+    let mut loader = aws_loader(options.region.as_ref());
     if let Some(endpoint) = &options.endpoint_url {
         loader = loader.endpoint_url(endpoint);
     }

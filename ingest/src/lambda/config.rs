@@ -3,6 +3,7 @@
 //! the variable and what it accepts.
 
 use crate::batch::ProcessorConfig;
+use crate::catalog::glue::GlueOptions;
 use crate::error::IngestError;
 use crate::ledger::policy::{CachePolicy, LeasePolicy};
 use crate::storage::{Lake, StoreOptions};
@@ -14,6 +15,8 @@ pub const LEDGER_CACHE_MIB: &str = "EVENTLAKE_LEDGER_CACHE_MIB";
 pub const PARALLELISM: &str = "EVENTLAKE_PARALLELISM";
 pub const ZSTD_LEVEL: &str = "EVENTLAKE_ZSTD_LEVEL";
 pub const S3_ENDPOINT_URL: &str = "EVENTLAKE_S3_ENDPOINT_URL";
+pub const GLUE_DATABASE: &str = "EVENTLAKE_GLUE_DATABASE";
+pub const GLUE_ENDPOINT_URL: &str = "EVENTLAKE_GLUE_ENDPOINT_URL";
 
 /// Everything the function needs, validated.
 #[derive(Debug, Clone)]
@@ -21,6 +24,8 @@ pub struct LambdaConfig {
     pub lake_url: String,
     pub store: StoreOptions,
     pub processor: ProcessorConfig,
+    /// The Glue database whose tables get every new partition, if set.
+    pub glue: Option<GlueOptions>,
     /// A `tracing` filter (`RUST_LOG`, default `info`).
     pub log_filter: String,
     /// The EMF dimension and the writer name in ledger commits.
@@ -91,7 +96,9 @@ impl LambdaConfig {
             ..defaults
         };
         processor.parquet.zstd_level = zstd_level as i32;
+        let glue = glue_options(&get)?;
         Ok(LambdaConfig {
+            glue,
             lake_url,
             store: StoreOptions {
                 endpoint_url,
@@ -107,6 +114,31 @@ impl LambdaConfig {
                 .unwrap_or_else(|| "eventlake-lambda".into()),
         })
     }
+}
+
+/// The Glue catalog's settings: none without a database.
+fn glue_options(get: &impl Fn(&str) -> Option<String>) -> Result<Option<GlueOptions>, IngestError> {
+    let Some(database) = get(GLUE_DATABASE).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let endpoint_url = get(GLUE_ENDPOINT_URL)
+        .or_else(|| get("AWS_ENDPOINT_URL_GLUE"))
+        .or_else(|| get("AWS_ENDPOINT_URL"))
+        .filter(|v| !v.is_empty());
+    if let Some(url) = &endpoint_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(IngestError::BadSetting {
+            name: GLUE_ENDPOINT_URL,
+            value: url.clone(),
+            problem: "must be an http:// or https:// URL".into(),
+        });
+    }
+    Ok(Some(GlueOptions {
+        database,
+        endpoint_url,
+        region: get("AWS_REGION").filter(|v| !v.is_empty()),
+    }))
 }
 
 /// Memory a batch needs besides the ledger cache: a 6 MB event's records, their Arrow arrays
@@ -160,11 +192,37 @@ mod tests {
         assert_eq!(c.processor.buckets, crate::ledger::DEFAULT_BUCKETS);
         assert_eq!(c.log_filter, "info");
         assert_eq!(c.store.endpoint_url, None);
+        assert!(c.glue.is_none(), "no catalog unless a database is named");
         assert_eq!(
             c.processor.cache.max_bytes,
             640 << 20,
             "1,024 MB less the batch's 384"
         );
+    }
+
+    #[test]
+    fn a_glue_database_turns_the_catalog_on() {
+        let c = config(&[
+            (LAKE_URL, "s3://b/l"),
+            (GLUE_DATABASE, "eventlake"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ])
+        .expect("valid");
+        let glue = c.glue.expect("catalog");
+        assert_eq!(glue.database, "eventlake");
+        assert_eq!(glue.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        let bad = config(&[
+            (LAKE_URL, "s3://b/l"),
+            (GLUE_DATABASE, "d"),
+            (GLUE_ENDPOINT_URL, "glue.local"),
+        ]);
+        assert!(matches!(
+            bad,
+            Err(IngestError::BadSetting {
+                name: GLUE_ENDPOINT_URL,
+                ..
+            })
+        ));
     }
 
     #[test]
