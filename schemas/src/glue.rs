@@ -21,7 +21,8 @@ pub struct GlueTables {
     pub quarantine: Vec<GlueColumn>,
     /// Partition keys of events and duplicates (quarantine has only `date`).
     pub partition_keys: Vec<GlueColumn>,
-    /// The registry's event types: the `event_type` values partition projection enumerates.
+    /// The registry's event types (documentation for the Terraform; the lake's partitions
+    /// are whatever types the pipeline writes, registered by the writer).
     pub event_types: Vec<String>,
 }
 

@@ -162,12 +162,17 @@ def test_athena_lists_every_partition_the_lake_holds(lake):
 
 
 def test_a_failed_registration_commits_nothing(lake, tmp_path):
+    """Registration comes before the batch commits: when it fails, no file is written."""
     endpoint = lake
     source = tmp_path / "one.jsonl"
     source.write_text(event("lost-1", "mystery:thing", 1_793_491_200) + "\n")
     ran = run(endpoint, source, "elsewhere", *glue_flags(endpoint, "no_such_database"))
     assert ran.returncode == 2, ran.stderr
     assert re.search(r"Glue GetTable in database no_such_database: the Glue database or table does not exist", ran.stderr)
+    # Tables that describe another lake are refused too: their partitions would point there.
+    ran = run(endpoint, source, "elsewhere", *glue_flags(endpoint, DATABASE))
+    assert ran.returncode == 2, ran.stderr
+    assert f"table events is at \"s3://{BUCKET}/{PREFIX}/events/\", not at s3://{BUCKET}/elsewhere/events/" in ran.stderr
     assert lake_partitions(endpoint, "elsewhere") == {name: set() for name in TABLES}, "no data file without its partition"
 
 

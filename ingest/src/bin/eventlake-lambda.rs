@@ -50,7 +50,7 @@ async fn start() -> anyhow::Result<()> {
     );
     let mut processor = BatchProcessor::open(lake, &registry, &writer, config.processor).await?;
     if let Some(glue) = &config.glue {
-        processor = processor.with_catalog(Arc::new(GlueCatalog::new(glue).await?));
+        processor = processor.with_catalog(Arc::new(GlueCatalog::new(glue, &config.lake_url).await?));
     }
     tracing::info!(lake = %config.lake_url, buckets = processor.ledger().buckets(), "ready");
     let processor = Arc::new(Mutex::new(processor));

@@ -81,23 +81,29 @@ struct GlueArgs {
     /// partition is registered there before its batch commits
     #[arg(long)]
     glue_database: Option<String>,
-    /// Glue-compatible endpoint (defaults to AWS_ENDPOINT_URL_GLUE, then Glue in the region)
+    /// Glue-compatible endpoint (defaults to AWS_ENDPOINT_URL_GLUE, then AWS_ENDPOINT_URL,
+    /// then Glue in the region)
     #[arg(long, requires = "glue_database")]
     glue_endpoint_url: Option<String>,
 }
 
 impl GlueArgs {
     fn options(&self, region: Option<&String>) -> Option<GlueOptions> {
-        self.glue_database.as_ref().map(|database| GlueOptions {
-            database: database.clone(),
-            endpoint_url: self
-                .glue_endpoint_url
-                .clone()
-                .or_else(|| std::env::var("AWS_ENDPOINT_URL_GLUE").ok())
-                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-                .filter(|v| !v.is_empty()),
-            region: region.cloned(),
-        })
+        self.glue_database
+            .as_ref()
+            .map(|database| glue_options(database, self.glue_endpoint_url.as_ref(), region))
+    }
+}
+
+fn glue_options(database: &str, endpoint_url: Option<&String>, region: Option<&String>) -> GlueOptions {
+    GlueOptions {
+        database: database.to_owned(),
+        endpoint_url: endpoint_url
+            .cloned()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL_GLUE").ok())
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .filter(|v| !v.is_empty()),
+        region: region.cloned(),
     }
 }
 
@@ -112,8 +118,13 @@ struct RegisterArgs {
     /// AWS region
     #[arg(long)]
     region: Option<String>,
-    #[command(flatten)]
-    glue: GlueArgs,
+    /// Glue database holding the events, duplicates and quarantine tables
+    #[arg(long)]
+    glue_database: String,
+    /// Glue-compatible endpoint (defaults to AWS_ENDPOINT_URL_GLUE, then AWS_ENDPOINT_URL,
+    /// then Glue in the region)
+    #[arg(long)]
+    glue_endpoint_url: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -434,7 +445,7 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
             .await
             .map_err(|e| with_hint(e, &format!("cannot open lake {}", args.lake)))?;
         if let Some(glue) = args.glue.options(args.region.as_ref()) {
-            processor = processor.with_catalog(Arc::new(GlueCatalog::new(&glue).await?));
+            processor = processor.with_catalog(Arc::new(GlueCatalog::new(&glue, &args.lake).await?));
         }
         let bar = progress_bar(input_len(&input));
         let mut on_progress = |records: u64, bytes: u64| {
@@ -470,12 +481,11 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
 }
 
 fn register_command(args: &RegisterArgs) -> anyhow::Result<()> {
-    let Some(glue) = args.glue.options(args.region.as_ref()) else {
-        return Err(IngestError::Config(
-            "pass --glue-database, the Glue database that holds the lake's tables".into(),
-        )
-        .into());
-    };
+    let glue = glue_options(
+        &args.glue_database,
+        args.glue_endpoint_url.as_ref(),
+        args.region.as_ref(),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let registered = runtime.block_on(async {
         let options = StoreOptions {
@@ -485,7 +495,10 @@ fn register_command(args: &RegisterArgs) -> anyhow::Result<()> {
         };
         let lake = open_lake(&args.lake, &options).await?;
         let partitions = lake_partitions(&lake).await?;
-        GlueCatalog::new(&glue).await?.register(&partitions).await?;
+        GlueCatalog::new(&glue, &args.lake)
+            .await?
+            .register(&partitions)
+            .await?;
         anyhow::Ok(partitions.len())
     })?;
     println!(

@@ -10,14 +10,17 @@
 use super::{Partition, PartitionCatalog};
 use crate::error::IngestError;
 use crate::kinesis::client::aws_loader;
+use crate::ledger::policy::CommitRetryPolicy;
 use crate::storage::TableKind;
 use async_trait::async_trait;
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::time::SystemTime;
+use std::hash::BuildHasher;
+use std::time::{Duration, SystemTime};
 use tokio::sync::Mutex;
 
 /// Glue accepts at most this many partitions per `BatchCreatePartition`.
@@ -40,13 +43,25 @@ pub struct GlueCatalog {
     endpoint: String,
     region: String,
     credentials: SharedCredentialsProvider,
+    /// The last credentials, reused until shortly before they expire.
+    cached: Mutex<Option<Credentials>>,
     database: String,
+    /// The lake's URL: each table's location must be `<lake>/<table>/`.
+    lake_url: String,
     descriptors: Mutex<HashMap<TableKind, Value>>,
+    retry: CommitRetryPolicy,
 }
 
+/// Limits of one request; a slow catalog must not hold a batch until the function's timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Credentials this close to their expiry are fetched again.
+const CREDENTIALS_MARGIN: Duration = Duration::from_secs(300);
+
 impl GlueCatalog {
-    /// Resolves region, credentials and endpoint; makes no request.
-    pub async fn new(options: &GlueOptions) -> Result<Self, IngestError> {
+    /// Resolves region, credentials and endpoint for the tables of the lake at `lake_url`;
+    /// makes no request.
+    pub async fn new(options: &GlueOptions, lake_url: &str) -> Result<Self, IngestError> {
         let config = aws_loader(options.region.as_ref()).load().await;
         let setup = |message: &str| IngestError::CatalogSetup {
             operation: "setup",
@@ -61,35 +76,80 @@ impl GlueCatalog {
         let credentials = config
             .credentials_provider()
             .ok_or_else(|| setup("no AWS credentials provider: set AWS credentials"))?;
-        let endpoint = options
-            .endpoint_url
-            .clone()
-            .unwrap_or_else(|| format!("https://glue.{region}.amazonaws.com"));
+        let endpoint = options.endpoint_url.clone().unwrap_or_else(|| {
+            let domain = if region.starts_with("cn-") {
+                "amazonaws.com.cn"
+            } else {
+                "amazonaws.com"
+            };
+            format!("https://glue.{region}.{domain}")
+        });
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
             return Err(setup(&format!(
                 "endpoint {endpoint:?} must be an http:// or https:// URL"
             )));
         }
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| setup(&format!("cannot build the HTTP client: {e}")))?;
         Ok(GlueCatalog {
-            http: reqwest::Client::new(),
+            http,
             endpoint,
             region,
             credentials,
+            cached: Mutex::new(None),
             database: options.database.clone(),
+            lake_url: lake_url.trim_end_matches('/').to_owned(),
             descriptors: Mutex::new(HashMap::new()),
+            retry: CommitRetryPolicy {
+                max_attempts: 4,
+                base_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(2),
+            },
         })
     }
 
-    /// One call of Glue's JSON API.
+    /// One call of Glue's JSON API, retried with backoff while the failure is transient
+    /// (throttling, 5xx, no response).
     async fn call(&self, operation: &'static str, body: &Value) -> Result<Value, IngestError> {
         let body = serde_json::to_vec(body).map_err(IngestError::encode("a Glue request"))?;
+        let jitter = foldhash::fast::RandomState::default();
+        let mut attempt = 1;
+        loop {
+            match self.call_once(operation, &body).await {
+                Err(e) if e.is_retryable() && self.retry.should_retry(attempt + 1) => {
+                    tokio::time::sleep(self.retry.backoff(attempt, jitter.hash_one(attempt))).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Credentials from the environment's chain, reused until shortly before they expire.
+    async fn credentials(&self, operation: &'static str) -> Result<Credentials, IngestError> {
+        let mut cached = self.cached.lock().await;
+        let fresh = |c: &Credentials| {
+            c.expiry()
+                .is_none_or(|at| at > SystemTime::now() + CREDENTIALS_MARGIN)
+        };
+        if let Some(credentials) = cached.as_ref().filter(|c| fresh(c)) {
+            return Ok(credentials.clone());
+        }
         let credentials = self.credentials.provide_credentials().await.map_err(|e| {
             self.setup(
                 operation,
                 format!("no usable AWS credentials ({e}); set AWS credentials or the function's role"),
             )
         })?;
-        let identity = credentials.into();
+        *cached = Some(credentials.clone());
+        Ok(credentials)
+    }
+
+    async fn call_once(&self, operation: &'static str, body: &[u8]) -> Result<Value, IngestError> {
+        let identity = self.credentials(operation).await?.into();
         let target = format!("AWSGlue.{operation}");
         let headers = [
             ("content-type", "application/x-amz-json-1.1"),
@@ -108,7 +168,7 @@ impl GlueCatalog {
                     "POST",
                     &self.endpoint,
                     headers.iter().copied(),
-                    SignableBody::Bytes(&body),
+                    SignableBody::Bytes(body),
                 )
                 .map_err(|e| self.setup(operation, format!("cannot sign the request: {e}")))?;
                 sign(request, &params.into())
@@ -120,7 +180,7 @@ impl GlueCatalog {
             request = request.header(name, value);
         }
         let response = request
-            .body(body)
+            .body(body.to_vec())
             .send()
             .await
             .map_err(|e| IngestError::Catalog {
@@ -133,7 +193,16 @@ impl GlueCatalog {
         let text = response.bytes().await.unwrap_or_default();
         let value: Value = serde_json::from_slice(&text).unwrap_or(Value::Null);
         if status.is_success() {
-            return Ok(value);
+            // An answer that is not a JSON object cannot say which partitions failed.
+            return match value {
+                Value::Object(_) => Ok(value),
+                _ => Err(IngestError::Catalog {
+                    operation,
+                    database: self.database.clone(),
+                    message: format!("HTTP {status} with an unreadable body from {}", self.endpoint),
+                    retryable: true,
+                }),
+            };
         }
         let code = error_code(&value);
         let message = value
@@ -142,7 +211,7 @@ impl GlueCatalog {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned();
-        Err(self.classify(operation, status.as_u16(), code, &message))
+        Err(self.classify(operation, Some(status.as_u16()), code, &message))
     }
 
     fn setup(&self, operation: &'static str, message: String) -> IngestError {
@@ -154,7 +223,13 @@ impl GlueCatalog {
     }
 
     /// A failed call as ours: a fix for what a person must change, retryable or not otherwise.
-    fn classify(&self, operation: &'static str, status: u16, code: &str, message: &str) -> IngestError {
+    fn classify(
+        &self,
+        operation: &'static str,
+        status: Option<u16>,
+        code: &str,
+        message: &str,
+    ) -> IngestError {
         let fix = match code {
             "EntityNotFoundException" => Some(
                 "the Glue database or table does not exist: apply the Terraform (terraform/glue.tf) \
@@ -168,19 +243,32 @@ impl GlueCatalog {
             | "InvalidSignatureException"
             | "ExpiredTokenException"
             | "IncompleteSignature"
-            | "MissingAuthenticationToken" => {
+            | "IncompleteSignatureException"
+            | "MissingAuthenticationToken"
+            | "MissingAuthenticationTokenException" => {
                 Some("the AWS credentials were refused: check them, or the function's role")
             }
+            "ResourceNumberLimitExceededException" => Some(
+                "a Glue quota is reached (partitions per table or account): raise it in Service \
+                 Quotas, or compact old partitions away",
+            ),
             _ => None,
         };
         if let Some(fix) = fix {
             return self.setup(operation, format!("{fix} ({code}: {message})"));
         }
+        let (message, retryable) = match status {
+            Some(status) => (
+                format!("HTTP {status} {code}: {message}"),
+                status >= 500 || status == 429 || is_transient_code(code),
+            ),
+            None => (format!("{code}: {message}"), is_transient_code(code)),
+        };
         IngestError::Catalog {
             operation,
             database: self.database.clone(),
-            message: format!("HTTP {status} {code}: {message}"),
-            retryable: status >= 500 || is_transient_code(code),
+            message,
+            retryable,
         }
     }
 
@@ -198,14 +286,20 @@ impl GlueCatalog {
             .await?;
         let descriptor = got
             .pointer("/Table/StorageDescriptor")
-            .filter(|d| d.get("Location").and_then(Value::as_str).is_some())
             .cloned()
-            .ok_or_else(|| {
-                self.setup(
-                    "GetTable",
-                    format!("table {} has no storage location", table.dir()),
-                )
-            })?;
+            .unwrap_or(Value::Null);
+        let location = descriptor.get("Location").and_then(Value::as_str).unwrap_or("");
+        let expected = format!("{}/{}", self.lake_url, table.dir());
+        if location.trim_end_matches('/') != expected {
+            return Err(self.setup(
+                "GetTable",
+                format!(
+                    "table {} is at {location:?}, not at {expected}/: pass the database whose tables \
+                     cover this lake (or apply the Terraform for this lake)",
+                    table.dir()
+                ),
+            ));
+        }
         cache.insert(table, descriptor.clone());
         Ok(descriptor)
     }
@@ -265,7 +359,7 @@ impl PartitionCatalog for GlueCatalog {
                     let values = failed.get("PartitionValues").cloned().unwrap_or(Value::Null);
                     return Err(self.classify(
                         "BatchCreatePartition",
-                        200,
+                        None,
                         code,
                         &format!("partition {} {values}: {message}", table.dir()),
                     ));
@@ -293,7 +387,6 @@ fn is_transient_code(code: &str) -> bool {
             | "InternalServiceException"
             | "OperationTimeoutException"
             | "ConcurrentModificationException"
-            | "ResourceNumberLimitExceededException"
             | "ServiceUnavailableException"
     )
 }
