@@ -150,3 +150,22 @@ def test_readme_datafusion_cli_statements_agree_with_duckdb_and_pyarrow(lake, ta
     assert got == duckdb_counts(path, table) == pyarrow_counts(path, table)
     if table == "events":
         assert {t for t, _ in got} >= set(UNUSUAL_TYPES)
+
+
+@pytest.mark.parametrize("table", ["events", "duplicates", "quarantine"])
+def test_readme_statements_run_verbatim_in_datafusions_own_client(lake, table, tmp_path, monkeypatch):
+    """Apache DataFusion's Python package (not lakeq): README's statements as they are."""
+    from datafusion import SessionContext
+
+    path, _ = lake
+    (tmp_path / "lake").symlink_to(path)
+    monkeypatch.chdir(tmp_path)  # the statements read ./lake/...
+    ctx = SessionContext()
+    for statement in readme_datafusion_cli_statements():
+        ctx.sql(statement).collect()
+    type_col = "event_type" if table != "quarantine" else "NULL"
+    rows = ctx.sql(
+        f"SELECT {type_col} AS event_type, CAST(date AS VARCHAR) AS d, count(*) AS n FROM {table} GROUP BY 1, 2"
+    ).to_arrow_table().to_pylist()
+    got = Counter({(r["event_type"], r["d"]): r["n"] for r in rows})
+    assert got == duckdb_counts(path, table)
