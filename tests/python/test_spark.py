@@ -3,7 +3,8 @@ requirements.txt) runs on the machine's Java 17, with Hive support and an embedd
 the three tables are created from exactly the columns `ingest schema glue` generates
 (terraform/generated/glue_columns.json), partitions found with `MSCK REPAIR TABLE`. Checked
 against the ingest summary and DuckDB: rows per partition, typed columns and `extra`; Spark's
-own reader without the metastore; Hive's Parquet SerDe (every column but the INT64 timestamps,
+own reader without the metastore; the same rows, odd event types and dates included, in Spark,
+DuckDB, pyarrow and Apache DataFusion; Hive's Parquet SerDe (every column but the INT64 timestamps,
 which it cannot read, as README says); the schema-evolution lake (v1 and v2 files) through a
 table of the v2 columns; and what Spark makes of the partition values we refuse."""
 
@@ -72,9 +73,17 @@ def create_tables(spark, database: str, lake: Path, columns: dict) -> None:
         spark.sql(f"MSCK REPAIR TABLE {database}.{table}")
 
 
+# An event type outside the registry, a date before 2024 and one in the future.
+ODD_DATES = [
+    json.dumps({"event_uuid": "date-1", "event_name": "mystery:thing", "created_at": 978_307_200, "n": 1}),
+    json.dumps({"event_uuid": "date-2", "event_name": "payment:order:completed", "created_at": 3_786_912_000}),
+]
+
+
 @pytest.fixture(scope="module")
 def lake(spark, tmp_path_factory):
     extra = [json.dumps({"event_uuid": f"odd-{i}", "event_name": f"{t}:x", "created_at": 1_793_491_200}) for i, t in enumerate(ACCEPTED)]
+    extra += ODD_DATES
     path, summary = build_lake(tmp_path_factory.mktemp("spark-lake"), records=4000, extra_lines=extra)
     create_tables(spark, "lake", path, json.loads(tf.GLUE_COLUMNS.read_text()))
     return path, summary
@@ -176,3 +185,34 @@ def test_spark_types_the_values_we_refuse(spark, tmp_path, value, read_as):
     frame = spark.read.parquet(str(tmp_path))
     assert dict(frame.dtypes)["event_type"] == read_as
     assert value in REFUSED
+
+
+ROW = "event_uuid, event_type, CAST(date AS {text}) AS d, created_at, sequence_number, extra"
+
+
+def test_row_for_row_in_every_reader(spark, lake):
+    """Spark (its reader over the Hive table, and spark.read.parquet), DuckDB, pyarrow and
+    Apache DataFusion return the same rows, odd types and dates included."""
+    from datafusion import SessionContext
+    import pyarrow.dataset as ds
+
+    path, _ = lake
+    hive = sorted(map(tuple, spark.sql(f"SELECT {ROW.format(text='STRING')} FROM lake.events").collect()))
+    frame = spark.read.option("basePath", str(path / "events")).option("mergeSchema", "true").parquet(str(path / "events"))
+    frame.createOrReplaceTempView("plain_events")
+    plain = sorted(map(tuple, spark.sql(f"SELECT {ROW.format(text='STRING')} FROM plain_events").collect()))
+    glob = f"{path}/events/*/*/*.parquet"
+    duck = sorted(duckdb.sql(
+        f"SELECT {ROW.format(text='VARCHAR')} FROM read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
+    ).fetchall())
+    table = ds.dataset(str(path / "events"), format="parquet", partitioning="hive").to_table(
+        columns=["event_uuid", "event_type", "date", "created_at", "sequence_number", "extra"]
+    )
+    arrow = sorted(tuple(str(v) if k == "date" else v for k, v in r.items()) for r in table.to_pylist())
+    ctx = SessionContext()
+    ctx.sql(f"CREATE EXTERNAL TABLE events STORED AS PARQUET PARTITIONED BY (event_type, date) LOCATION '{path}/events/'").collect()
+    fusion = sorted(tuple(r.values()) for r in ctx.sql(f"SELECT {ROW.format(text='VARCHAR')} FROM events").to_arrow_table().to_pylist())
+    assert hive == plain == duck == arrow == fusion
+    dates = {(u, d) for u, _, d, *_ in hive if u.startswith("date-")}
+    assert dates == {("date-1", "2001-01-01"), ("date-2", "2090-01-01")}
+    assert ("date-1", "mystery") in {(u, t) for u, t, *_ in hive}
