@@ -135,8 +135,8 @@ struct RunArgs {
     /// Lake location: a directory, file:///dir, s3://bucket/prefix or memory://
     #[arg(long)]
     lake: String,
-    /// Records per batch (Kinesis delivers up to 10,000)
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    /// Records per batch: more means fewer, larger files (Kinesis delivers up to 10,000)
+    #[arg(long, default_value_t = ingest::run::DEFAULT_BATCH_RECORDS as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     batch_size: u32,
     /// Input bytes per batch at most (bounds memory; a larger single record is a batch alone)
     #[arg(long, default_value_t = ingest::run::DEFAULT_BATCH_BYTES as u64, value_parser = clap::value_parser!(u64).range(1024..=4 << 30))]
