@@ -7,6 +7,7 @@
 //! - `others`: source fingerprint -> the batch that recorded it as a duplicate or as
 //!   quarantined, so a retry of that record is recognised.
 
+use super::claims::ClaimIndex;
 use super::document::{ChainDoc, CheckpointClaim, ClaimDoc, CommitDoc, Hash128};
 use crate::error::IngestError;
 use crate::source::{SequenceNumber, SourceId};
@@ -106,6 +107,9 @@ impl Interner {
 /// What one interned string costs, roughly: its `Arc`, its slot in the list and in the index.
 const INTERNED_VALUE_BYTES: usize = 96;
 
+/// The least an arena grows by, in bytes.
+const ARENA_MIN_GROWTH: usize = 4096;
+
 /// Sequence numbers (1 to 129 decimal digits) packed two digits to a byte behind a length
 /// byte, end to end in one buffer: a Kinesis sequence number takes 29 bytes instead of a
 /// 56-byte heap string and its pointer.
@@ -131,6 +135,13 @@ impl SequenceArena {
     fn push(&mut self, sequence: &SequenceNumber) -> u32 {
         let offset = u32::try_from(self.bytes.len()).unwrap_or(u32::MAX);
         let digits = sequence.as_str().as_bytes();
+        // Grown by an eighth at a time, not doubled: the arena is a third of a chain's memory,
+        // and doubling would leave up to half of it unused.
+        let needed = 1 + digits.len().div_ceil(2);
+        if self.bytes.capacity() - self.bytes.len() < needed {
+            self.bytes
+                .reserve_exact(needed.max(self.bytes.capacity() / 8).max(ARENA_MIN_GROWTH));
+        }
         self.bytes.push(digits.len() as u8);
         for pair in digits.chunks(2) {
             let high = pair[0] - b'0';
@@ -189,7 +200,7 @@ pub struct OtherView {
 #[derive(Debug, Clone, Default)]
 pub struct ChainState {
     pub version: u64,
-    originals: HashTable<u128, Claim>,
+    originals: ClaimIndex<Claim>,
     /// Source fingerprint -> stamp.
     others: HashTable<u128, u32>,
     sequences: SequenceArena,
@@ -204,7 +215,7 @@ pub struct ChainState {
 
 impl ChainState {
     pub fn original(&self, uuid_hash: u128) -> Option<ClaimView> {
-        self.originals.get(&uuid_hash).map(|c| self.claim_view(c))
+        self.originals.get(uuid_hash).map(|c| self.claim_view(c))
     }
 
     pub fn other(&self, source_fp: u128) -> Option<OtherView> {
@@ -299,7 +310,7 @@ impl ChainState {
     fn apply_claim(&mut self, uuid: u128, sequence: &SequenceNumber, claim: &ClaimDoc, stamp: u32) {
         let current_batch = self
             .originals
-            .get(&uuid)
+            .get(uuid)
             .map(|c| self.batch_text(c.stamp).to_owned());
         // A writer commits version N+1 only from the state at N, so a plain claim meets an
         // empty slot and a takeover meets the aborted claim it names. Anything else is
@@ -326,9 +337,9 @@ impl ChainState {
             version: self.version,
             ..ChainDoc::default()
         };
-        for (uuid, c) in &self.originals {
+        for (uuid, c) in self.originals.iter() {
             doc.originals.push(CheckpointClaim {
-                uuid: Hash128(*uuid),
+                uuid: Hash128(uuid),
                 shard: self.shards.get(c.shard).to_owned(),
                 sequence: self.sequences.get(c.sequence).to_string(),
                 event_type: self.types.get(c.event_type).to_owned(),
@@ -354,16 +365,12 @@ impl ChainState {
             version: doc.version,
             ..ChainState::default()
         };
-        state.originals.reserve(doc.originals.len());
         state.others.reserve(doc.others.len());
+        let mut originals = Vec::with_capacity(doc.originals.len());
         for c in &doc.originals {
-            let uuid = c.uuid.0;
             BatchId::parse(&c.batch).ok_or_else(|| corrupt(path, "bad batch id".into()))?;
             let sequence = SequenceNumber::parse(&c.sequence)
                 .ok_or_else(|| corrupt(path, "bad sequence number".into()))?;
-            if state.originals.contains_key(&uuid) {
-                return Err(corrupt(path, format!("uuid hash {} is listed twice", c.uuid)));
-            }
             if !state.sequences.has_room(SequenceArena::packed_len(&sequence)) {
                 return Err(chain_full(path));
             }
@@ -373,8 +380,11 @@ impl ChainState {
                 stamp: state.stamp(&c.batch, c.committed_at_millis),
                 event_type: state.types.intern(&c.event_type),
             };
-            state.originals.insert(uuid, claim);
+            originals.push((c.uuid.0, claim));
         }
+        state.sequences.bytes.shrink_to_fit();
+        state.originals = ClaimIndex::from_entries(originals)
+            .map_err(|uuid| corrupt(path, format!("uuid hash {} is listed twice", Hash128(uuid))))?;
         for (fp, batch, at) in &doc.others {
             let fp = fp.0;
             BatchId::parse(batch).ok_or_else(|| corrupt(path, "bad batch id".into()))?;
@@ -396,7 +406,7 @@ impl ChainState {
         // A hash table allocates a slot and a control byte per bucket, and holds at most 7
         // entries per 8 buckets.
         let table = |capacity: usize, slot: usize| capacity.div_ceil(7) * 8 * (slot + 1);
-        table(self.originals.capacity(), size_of::<(u128, Claim)>())
+        self.originals.approx_bytes()
             + table(self.others.capacity(), size_of::<(u128, u32)>())
             + self.sequences.bytes.capacity()
             + self.stamps.capacity() * size_of::<(u32, i64)>()

@@ -14,6 +14,7 @@
 //! is the [`Ledger`] that reads and writes them on the lake.
 
 pub mod chain;
+mod claims;
 #[cfg(feature = "pipeline")]
 pub(crate) mod decision;
 pub mod document;
