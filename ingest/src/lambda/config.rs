@@ -70,19 +70,7 @@ impl LambdaConfig {
             1..=10_240,
         )?;
         let zstd_level = number(&get, ZSTD_LEVEL, defaults.parquet.zstd_level as u64, 1..=22)?;
-        let endpoint_url = get(S3_ENDPOINT_URL)
-            .or_else(|| get("AWS_ENDPOINT_URL_S3"))
-            .or_else(|| get("AWS_ENDPOINT_URL"))
-            .filter(|v| !v.is_empty());
-        if let Some(url) = &endpoint_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(IngestError::BadSetting {
-                name: S3_ENDPOINT_URL,
-                value: url.clone(),
-                problem: "must be an http:// or https:// URL".into(),
-            });
-        }
+        let endpoint_url = endpoint_url(&get, S3_ENDPOINT_URL, "AWS_ENDPOINT_URL_S3")?;
         let mut processor = ProcessorConfig {
             lease: LeasePolicy {
                 lease_millis: lease_seconds as i64 * 1000,
@@ -116,27 +104,37 @@ impl LambdaConfig {
     }
 }
 
+/// A service's endpoint: our setting, then the SDKs' service-specific and general variables;
+/// an http(s) URL or none.
+fn endpoint_url(
+    get: &impl Fn(&str) -> Option<String>,
+    setting: &'static str,
+    service_variable: &str,
+) -> Result<Option<String>, IngestError> {
+    let url = get(setting)
+        .or_else(|| get(service_variable))
+        .or_else(|| get("AWS_ENDPOINT_URL"))
+        .filter(|v| !v.is_empty());
+    match url {
+        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+            Err(IngestError::BadSetting {
+                name: setting,
+                value: url,
+                problem: "must be an http:// or https:// URL".into(),
+            })
+        }
+        url => Ok(url),
+    }
+}
+
 /// The Glue catalog's settings: none without a database.
 fn glue_options(get: &impl Fn(&str) -> Option<String>) -> Result<Option<GlueOptions>, IngestError> {
     let Some(database) = get(GLUE_DATABASE).filter(|v| !v.trim().is_empty()) else {
         return Ok(None);
     };
-    let endpoint_url = get(GLUE_ENDPOINT_URL)
-        .or_else(|| get("AWS_ENDPOINT_URL_GLUE"))
-        .or_else(|| get("AWS_ENDPOINT_URL"))
-        .filter(|v| !v.is_empty());
-    if let Some(url) = &endpoint_url
-        && !(url.starts_with("http://") || url.starts_with("https://"))
-    {
-        return Err(IngestError::BadSetting {
-            name: GLUE_ENDPOINT_URL,
-            value: url.clone(),
-            problem: "must be an http:// or https:// URL".into(),
-        });
-    }
     Ok(Some(GlueOptions {
         database,
-        endpoint_url,
+        endpoint_url: endpoint_url(get, GLUE_ENDPOINT_URL, "AWS_ENDPOINT_URL_GLUE")?,
         region: get("AWS_REGION").filter(|v| !v.is_empty()),
     }))
 }
