@@ -50,6 +50,7 @@ fn main() {
             committed_at_millis: 1_793_491_200_000,
             claims,
             others: Vec::new(),
+            erased: Vec::new(),
         };
         if commits < 200 {
             commit_bytes += document::encode_doc(&doc).expect("encode").len();

@@ -13,7 +13,6 @@ use schemas::partition::{MAX_CREATED_AT_EXCLUSIVE, MIN_CREATED_AT, check_event_t
 use schemas::registry::check_field_name;
 use schemas::{EventName, EventSchema, FieldType, PartitionDate, Registry, event_type_segment};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -350,14 +349,14 @@ pub fn check_ledger(data: &[u8]) {
 
 /// A document read from stored bytes (either format) is written in format 2 and reads back
 /// the same.
-fn roundtrip_stored<T: DeserializeOwned + serde::Serialize + PartialEq + Debug>(data: &[u8]) {
+fn roundtrip_stored<T: document::LedgerDocument + PartialEq + Debug>(data: &[u8]) {
     if let Ok(doc) = decode_doc::<T>(data, "x") {
         let bytes = encode_doc(&doc).expect("encode");
         assert_eq!(decode_doc::<T>(&bytes, "x").expect("re-decode"), doc);
     }
 }
 
-fn agree_with_json<T: DeserializeOwned + serde::Serialize + PartialEq + Debug>(json: &[u8], framed: &[u8]) {
+fn agree_with_json<T: document::LedgerDocument + PartialEq + Debug>(json: &[u8], framed: &[u8]) {
     let decoded = decode_doc::<T>(framed, "x").ok();
     assert_eq!(decoded, serde_json::from_slice::<T>(json).ok());
     if decoded.is_some() {
@@ -486,18 +485,21 @@ mod tests {
             proptest::collection::vec(claim(), 0..5),
             proptest::collection::vec(0u8..16, 0..3),
             0i64..1_000,
+            // Erasures name uuids of the same pool as the claims.
+            proptest::collection::vec(0u8..8, 0..2),
         );
         proptest::collection::vec(commit, 0..10).prop_map(|commits| {
             commits
                 .into_iter()
                 .enumerate()
-                .map(|(i, (claims, others, at))| CommitDoc {
+                .map(|(i, (claims, others, at, erased))| CommitDoc {
                     format: document::FORMAT,
                     batch: batch(i as u8),
                     writer: "w".into(),
                     committed_at_millis: at,
                     claims,
                     others: others.iter().map(|fp| Hash128(1000 + u128::from(*fp))).collect(),
+                    erased: erased.iter().map(|uuid| Hash128(u128::from(*uuid))).collect(),
                 })
                 .collect()
         })

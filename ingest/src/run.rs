@@ -373,8 +373,14 @@ impl RunSummary {
             ("records in".into(), thousands(c.records_in)),
             ("events written".into(), thousands(c.written)),
             ("duplicates".into(), thousands(c.duplicates)),
-            ("quarantined".into(), thousands(c.quarantined)),
         ];
+        if c.erased_resends > 0 {
+            rows.push((
+                "  of erased events (not stored)".into(),
+                thousands(c.erased_resends),
+            ));
+        }
+        rows.push(("quarantined".into(), thousands(c.quarantined)));
         for (reason, n) in &c.quarantined_by_reason {
             rows.push((format!("  {reason}"), thousands(*n)));
         }

@@ -178,6 +178,7 @@ pub fn warm_ledger(uuids: u64) -> WarmLedger {
                 committed_at_millis: WARM_COMMITTED_AT,
                 claims,
                 others: Vec::new(),
+                erased: Vec::new(),
             };
             let version = state.version + 1;
             state.apply(version, &doc, "warm").expect("a well-formed commit");

@@ -344,11 +344,12 @@ impl BatchProcessor {
                 let claim = (key.kind == ChainKind::Events)
                     .then(|| state.original(items[i].key))
                     .flatten();
-                (state.other(items[i].source_fp), claim)
+                let erased = key.kind == ChainKind::Events && state.is_erased(items[i].key);
+                (state.other(items[i].source_fp), claim, erased)
             })
             .collect();
         let mut resolved: HashMap<BatchId, Resolution> = HashMap::new();
-        for (other, claim) in &lookups {
+        for (other, claim, _) in &lookups {
             let pairs = other.iter().map(|o| (&o.batch, o.committed_at_millis));
             for (b, at) in pairs.chain(claim.iter().map(|c| (&c.batch, c.committed_at_millis))) {
                 if !resolved.contains_key(b) {
@@ -360,12 +361,13 @@ impl BatchProcessor {
         let candidates = members
             .iter()
             .zip(lookups)
-            .map(|(&i, (other, claim))| Candidate {
+            .map(|(&i, (other, claim, erased))| Candidate {
                 index: i,
                 key: items[i].key,
                 source: &records[i].source,
                 other,
                 claim,
+                erased,
             })
             .collect();
         let status = |b: &BatchId| resolved.get(b).copied().unwrap_or(Resolution::Pending);
@@ -522,6 +524,7 @@ fn commit_doc(
         committed_at_millis: now_millis,
         claims: Vec::new(),
         others: Vec::new(),
+        erased: Vec::new(),
     };
     for (i, decision) in decided {
         match decision.entry() {
@@ -575,6 +578,7 @@ fn outcomes(items: &[Item], decisions: &[Option<Decision>]) -> Vec<RecordOutcome
     let direct = |i: usize| match &decisions[i] {
         Some(Decision::Claim { .. }) => RecordOutcome::Written,
         Some(Decision::Duplicate(_) | Decision::DuplicateOfItem(_)) => RecordOutcome::Duplicate,
+        Some(Decision::ErasedResend) => RecordOutcome::ErasedResend,
         Some(Decision::Quarantine) => match &items[i].decoded {
             Err(invalid) => RecordOutcome::Quarantined(invalid.reason),
             Ok(_) => RecordOutcome::Quarantined(decode::QuarantineReason::BadType),

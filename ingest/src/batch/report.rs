@@ -12,6 +12,8 @@ pub enum RecordOutcome {
     Written,
     /// Its row is now in `duplicates`.
     Duplicate,
+    /// A duplicate of an event `lakeq erase` removed: counted, and no row is written.
+    ErasedResend,
     /// Its row is now in `quarantine`.
     Quarantined(QuarantineReason),
     /// An earlier attempt already committed this very record (a retry); its row is in the
@@ -56,6 +58,8 @@ pub struct Counts {
     pub quarantined: u64,
     pub already_committed: u64,
     pub failed: u64,
+    /// Duplicates (counted in `duplicates` too) of erased events, whose payload was dropped.
+    pub erased_resends: u64,
     pub quarantined_by_reason: BTreeMap<String, u64>,
 }
 
@@ -67,6 +71,7 @@ impl Counts {
         self.quarantined += other.quarantined;
         self.already_committed += other.already_committed;
         self.failed += other.failed;
+        self.erased_resends += other.erased_resends;
         for (reason, n) in &other.quarantined_by_reason {
             *self.quarantined_by_reason.entry(reason.clone()).or_default() += n;
         }
@@ -83,6 +88,10 @@ impl BatchReport {
             match outcome {
                 RecordOutcome::Written => c.written += 1,
                 RecordOutcome::Duplicate => c.duplicates += 1,
+                RecordOutcome::ErasedResend => {
+                    c.duplicates += 1;
+                    c.erased_resends += 1;
+                }
                 RecordOutcome::Quarantined(reason) => {
                     c.quarantined += 1;
                     *c.quarantined_by_reason

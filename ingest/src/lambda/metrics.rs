@@ -16,6 +16,8 @@ pub struct InvocationMetrics {
     pub quarantined: u64,
     /// Records reported back in `batchItemFailures` (to be delivered again).
     pub failed: u64,
+    /// Re-sends of erased events (within `duplicates`), whose payload was not stored.
+    pub erased_resends: u64,
     pub files: u64,
     pub bytes: u64,
     pub ledger_conflicts: u64,
@@ -31,6 +33,7 @@ impl InvocationMetrics {
             duplicates: counts.duplicates,
             quarantined: counts.quarantined,
             failed: counts.failed,
+            erased_resends: counts.erased_resends,
             files: report.files.len() as u64,
             bytes: report.files.iter().map(|f| f.bytes as u64).sum(),
             ledger_conflicts: report.ledger_conflicts,
@@ -38,13 +41,14 @@ impl InvocationMetrics {
         }
     }
 
-    fn values(&self) -> [(&'static str, &'static str, u64); 9] {
+    fn values(&self) -> [(&'static str, &'static str, u64); 10] {
         [
             ("RecordsIn", "Count", self.records_in),
             ("Written", "Count", self.written),
             ("Duplicates", "Count", self.duplicates),
             ("Quarantined", "Count", self.quarantined),
             ("Failed", "Count", self.failed),
+            ("ErasedResends", "Count", self.erased_resends),
             ("Files", "Count", self.files),
             ("Bytes", "Bytes", self.bytes),
             ("LedgerConflicts", "Count", self.ledger_conflicts),

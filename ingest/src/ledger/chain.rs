@@ -5,7 +5,9 @@
 //! State per chain:
 //! - `originals`: uuid hash -> the claim of the source whose row is the event (first wins);
 //! - `others`: source fingerprint -> the batch that recorded it as a duplicate or as
-//!   quarantined, so a retry of that record is recognised.
+//!   quarantined, so a retry of that record is recognised;
+//! - `erased`: uuid hashes whose event `lakeq erase` removed (the claim stays, so a retry of
+//!   the original is still a retry; a re-send is counted, never stored).
 
 use super::claims::ClaimIndex;
 use super::document::{ChainDoc, CheckpointClaim, ClaimDoc, CommitDoc, Hash128};
@@ -211,6 +213,7 @@ pub struct ChainState {
     stamps: Vec<(u32, i64)>,
     stamp_index: HashTable<(u32, i64), u32>,
     types: Interner,
+    erased: std::collections::HashSet<u128, foldhash::fast::RandomState>,
 }
 
 impl ChainState {
@@ -223,6 +226,25 @@ impl ChainState {
             batch: self.batch_id(stamp),
             committed_at_millis: self.stamp_time(stamp),
         })
+    }
+
+    /// Whether `lakeq erase` removed the event with this uuid hash.
+    pub fn is_erased(&self, uuid_hash: u128) -> bool {
+        !self.erased.is_empty() && self.erased.contains(&uuid_hash)
+    }
+
+    /// The batches that committed to this chain at or after `since_millis`, each once.
+    pub fn batches_since(&self, since_millis: i64) -> Vec<BatchId> {
+        let mut batches: Vec<BatchId> = self
+            .stamps
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, at))| *at >= since_millis)
+            .map(|(i, _)| self.batch_id(i as u32))
+            .collect();
+        batches.sort();
+        batches.dedup();
+        batches
     }
 
     fn claim_view(&self, c: &Claim) -> ClaimView {
@@ -296,13 +318,16 @@ impl ChainState {
         if !self.sequences.has_room(packed) {
             return Err(chain_full(path));
         }
-        let stamp = self.stamp(batch_id.as_str(), doc.committed_at_millis);
-        for (uuid, sequence, claim) in claims {
-            self.apply_claim(uuid, &sequence, claim, stamp);
+        if !doc.claims.is_empty() || !doc.others.is_empty() {
+            let stamp = self.stamp(batch_id.as_str(), doc.committed_at_millis);
+            for (uuid, sequence, claim) in claims {
+                self.apply_claim(uuid, &sequence, claim, stamp);
+            }
+            for fp in &doc.others {
+                self.others.insert(fp.0, stamp);
+            }
         }
-        for fp in &doc.others {
-            self.others.insert(fp.0, stamp);
-        }
+        self.erased.extend(doc.erased.iter().map(|h| h.0));
         self.version = version;
         Ok(())
     }
@@ -354,8 +379,10 @@ impl ChainState {
                 self.stamp_time(stamp),
             ));
         }
+        doc.erased = self.erased.iter().map(|&h| Hash128(h)).collect();
         doc.originals.sort_unstable_by_key(|c| c.uuid);
         doc.others.sort();
+        doc.erased.sort();
         doc
     }
 
@@ -397,6 +424,7 @@ impl ChainState {
             let stamp = state.stamp(batch, *at);
             state.others.insert(fp, stamp);
         }
+        state.erased.extend(doc.erased.iter().map(|h| h.0));
         Ok(state)
     }
 
@@ -412,6 +440,7 @@ impl ChainState {
             + self.stamps.capacity() * size_of::<(u32, i64)>()
             + table(self.stamp_index.capacity(), size_of::<((u32, i64), u32)>())
             + (self.shards.len() + self.batches.len() + self.types.len()) * INTERNED_VALUE_BYTES
+            + table(self.erased.capacity(), size_of::<u128>())
     }
 }
 
@@ -441,6 +470,7 @@ mod tests {
             committed_at_millis: 7,
             claims,
             others,
+            erased: vec![],
         }
     }
 

@@ -22,6 +22,9 @@ pub(crate) enum Decision {
     Duplicate(OriginalPointer),
     /// A duplicate of the record at this index of the same batch, which claims the uuid.
     DuplicateOfItem(usize),
+    /// A duplicate of a committed event that `lakeq erase` removed: no row, nothing recorded
+    /// (a retry of it decides the same again).
+    ErasedResend,
     /// An invalid record, new to its quarantine chain.
     Quarantine,
     /// A retry of a record an earlier batch committed (roll that batch forward if needed).
@@ -54,7 +57,10 @@ impl Decision {
                 replaces: replaces.as_ref(),
             },
             Decision::Duplicate(_) | Decision::DuplicateOfItem(_) | Decision::Quarantine => Entry::Other,
-            Decision::Done { .. } | Decision::Blocked { .. } | Decision::SameSourceAs(_) => Entry::Nothing,
+            Decision::Done { .. }
+            | Decision::Blocked { .. }
+            | Decision::SameSourceAs(_)
+            | Decision::ErasedResend => Entry::Nothing,
         }
     }
 }
@@ -71,6 +77,8 @@ pub(crate) struct Candidate<'a> {
     pub other: Option<OtherView>,
     /// The claim on the record's uuid (events chains).
     pub claim: Option<ClaimView>,
+    /// Whether `lakeq erase` removed the event of this uuid (events chains).
+    pub erased: bool,
 }
 
 /// Decides every record of one chain, in batch order. `status` resolves the batches that
@@ -100,7 +108,7 @@ pub(crate) fn decide_chain(
                 (ChainKind::Events, _) => match claimed_here.get(&c.key) {
                     Some(&first) => Decision::DuplicateOfItem(first),
                     None => {
-                        let d = decide_event(c.source, c.claim, &status, date);
+                        let d = decide_event(c.source, c.claim, c.erased, &status, date);
                         if matches!(d, Decision::Claim { .. }) {
                             claimed_here.insert(c.key, c.index);
                         }
@@ -117,6 +125,7 @@ pub(crate) fn decide_chain(
 fn decide_event(
     source: &SourceId,
     claim: Option<ClaimView>,
+    erased: bool,
     status: impl Fn(&BatchId) -> Resolution,
     date: PartitionDate,
 ) -> Decision {
@@ -128,6 +137,7 @@ fn decide_event(
             batch: claim.batch,
             committed_as: CommittedAs::Event,
         },
+        Resolution::Committed if erased => Decision::ErasedResend,
         Resolution::Committed => Decision::Duplicate(OriginalPointer {
             file: Layout::data_file(TableKind::Events, &claim.event_type, date, &claim.batch),
             source: claim.source,
@@ -201,6 +211,7 @@ mod tests {
                 source,
                 other,
                 claim,
+                erased: key == ERASED,
             })
             .collect();
         decide_chain(kind, date(), candidates, status)
@@ -254,6 +265,32 @@ mod tests {
             Decision::Claim { replaces: Some(b) } if b == earlier
         ));
         assert!(matches!(with(Resolution::Pending, 2), Decision::Blocked { .. }));
+    }
+
+    /// The uuid key the test chains treat as erased.
+    const ERASED: u128 = 666;
+
+    #[test]
+    fn a_resend_of_an_erased_event_is_counted_and_stores_nothing() {
+        let earlier = BatchId::new(1, 1);
+        let d = decide(
+            ChainKind::Events,
+            vec![
+                (ERASED, 2, None, Some(claim(&earlier, 1))),
+                (ERASED, 1, None, Some(claim(&earlier, 1))),
+            ],
+            |_| Resolution::Committed,
+        );
+        assert!(matches!(d[0], Decision::ErasedResend));
+        assert_eq!(d[0].entry(), Entry::Nothing);
+        // The original itself, delivered again (a Kinesis replay), is still a retry.
+        assert!(matches!(
+            d[1],
+            Decision::Done {
+                committed_as: CommittedAs::Event,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //!   chains may hold both formats, and every reader tells them apart by the first 4 bytes
 //!   (a zstd frame starts with `28 b5 2f fd`, never with `ELB2`).
 //!
+//! - **Format 2 with erasures** (`ELB3`): the same layouts, with the uuids that `lakeq
+//!   erase` removed appended to commits and checkpoints. Written only for a document that
+//!   carries erasures, so a release from before erasure keeps reading every chain that never
+//!   had one, and refuses (never misreads) the few that did.
+//!
 //! A batch manifest starts with an 8-byte status header (`ELM1 OK\n` or `ELM1 AB\n`), read
 //! with a ranged GET, followed by the body in either format.
 
@@ -26,6 +31,8 @@ pub const OLDEST_FORMAT: u32 = 1;
 
 /// Leads every format-2 commit, checkpoint and manifest body.
 pub const BINARY_MAGIC: &[u8; 4] = b"ELB2";
+/// Leads a format-2 commit or checkpoint that carries erased uuids.
+pub const ERASURES_MAGIC: &[u8; 4] = b"ELB3";
 /// Ledger documents are small and written on the hot path: the fastest zstd level.
 const ZSTD_LEVEL: i32 = 1;
 
@@ -116,6 +123,72 @@ pub struct CommitDoc {
     pub claims: Vec<ClaimDoc>,
     /// Source fingerprints recorded as duplicates or quarantined.
     pub others: Vec<Hash128>,
+    /// Uuid hashes whose event `lakeq erase` removed: their claims stand (a retry of the
+    /// original is still recognised), but a re-send is counted and never stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub erased: Vec<Hash128>,
+}
+
+/// [`CommitDoc`] as `ELB2` lays it out: without erasures. (The derived layout of a commit
+/// without erasures is the same bytes, since the empty list is skipped.)
+#[derive(Deserialize)]
+struct CommitLayout2 {
+    format: u32,
+    batch: String,
+    writer: String,
+    committed_at_millis: i64,
+    claims: Vec<ClaimDoc>,
+    others: Vec<Hash128>,
+}
+
+/// A ledger document's binary layouts: `ELB2` for every document without erasures, `ELB3`
+/// (the derived layout, erasures included) for those with.
+pub trait LedgerDocument: Serialize + DeserializeOwned {
+    fn has_erasures(&self) -> bool {
+        false
+    }
+
+    /// Reads the `ELB2` layout.
+    fn from_layout_2(plain: &[u8]) -> postcard::Result<(Self, &[u8])> {
+        postcard::take_from_bytes(plain)
+    }
+}
+
+impl LedgerDocument for ManifestDoc {}
+impl LedgerDocument for LegacyManifestDoc {}
+
+impl LedgerDocument for CommitDoc {
+    fn has_erasures(&self) -> bool {
+        !self.erased.is_empty()
+    }
+
+    fn from_layout_2(plain: &[u8]) -> postcard::Result<(Self, &[u8])> {
+        let (doc, rest) = postcard::take_from_bytes::<CommitLayout2>(plain)?;
+        let doc = CommitDoc {
+            format: doc.format,
+            batch: doc.batch,
+            writer: doc.writer,
+            committed_at_millis: doc.committed_at_millis,
+            claims: doc.claims,
+            others: doc.others,
+            erased: Vec::new(),
+        };
+        Ok((doc, rest))
+    }
+}
+
+impl LedgerDocument for ChainDoc {
+    fn has_erasures(&self) -> bool {
+        !self.erased.is_empty()
+    }
+
+    fn from_layout_2(plain: &[u8]) -> postcard::Result<(Self, &[u8])> {
+        let (columns, rest) = postcard::take_from_bytes::<CheckpointColumns>(plain)?;
+        let doc = columns
+            .into_doc(Vec::new())
+            .map_err(|_| postcard::Error::DeserializeBadEncoding)?;
+        Ok((doc, rest))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,6 +211,8 @@ pub struct ChainDoc {
     pub originals: Vec<CheckpointClaim>,
     /// (source fingerprint, batch, committed at)
     pub others: Vec<(Hash128, String, i64)>,
+    /// Uuid hashes erased by `lakeq erase`, in order.
+    pub erased: Vec<Hash128>,
 }
 
 /// [`ChainDoc`] as format 1 wrote it.
@@ -146,6 +221,8 @@ struct CheckpointRows {
     version: u64,
     originals: Vec<CheckpointClaim>,
     others: Vec<(Hash128, String, i64)>,
+    #[serde(default)]
+    erased: Vec<Hash128>,
 }
 
 #[derive(Serialize)]
@@ -153,6 +230,8 @@ struct CheckpointRowsRef<'a> {
     version: u64,
     originals: &'a [CheckpointClaim],
     others: &'a [(Hash128, String, i64)],
+    #[serde(skip_serializing_if = "<[Hash128]>::is_empty")]
+    erased: &'a [Hash128],
 }
 
 /// [`ChainDoc`] in format 2: one column per field, strings and (batch, time) stamps as
@@ -238,7 +317,7 @@ impl CheckpointColumns {
     }
 
     /// The document, or what makes the columns inconsistent.
-    fn into_doc(self) -> Result<ChainDoc, String> {
+    fn into_doc(self, erased: Vec<Hash128>) -> Result<ChainDoc, String> {
         let n = self.uuids.len();
         if [
             self.sequences.len(),
@@ -287,6 +366,7 @@ impl CheckpointColumns {
             version: self.version,
             originals,
             others,
+            erased,
         })
     }
 }
@@ -298,10 +378,13 @@ impl Serialize for ChainDoc {
                 version: self.version,
                 originals: &self.originals,
                 others: &self.others,
+                erased: &self.erased,
             }
             .serialize(serializer)
-        } else {
+        } else if self.erased.is_empty() {
             CheckpointColumns::of(self).serialize(serializer)
+        } else {
+            (CheckpointColumns::of(self), &self.erased).serialize(serializer)
         }
     }
 }
@@ -314,11 +397,12 @@ impl<'de> Deserialize<'de> for ChainDoc {
                 version: rows.version,
                 originals: rows.originals,
                 others: rows.others,
+                erased: rows.erased,
             })
         } else {
-            CheckpointColumns::deserialize(deserializer)?
-                .into_doc()
-                .map_err(de::Error::custom)
+            // The derived (`ELB3`) layout; `ELB2` is read by `from_layout_2`.
+            let (columns, erased) = <(CheckpointColumns, Vec<Hash128>)>::deserialize(deserializer)?;
+            columns.into_doc(erased).map_err(de::Error::custom)
         }
     }
 }
@@ -531,35 +615,45 @@ fn compress(bytes: &[u8]) -> Result<Vec<u8>, IngestError> {
 }
 
 /// A document in format 2: the magic, then zstd of its postcard bytes.
-pub fn encode_doc<T: Serialize>(value: &T) -> Result<Bytes, IngestError> {
+pub fn encode_doc<T: LedgerDocument>(value: &T) -> Result<Bytes, IngestError> {
     let plain = postcard::to_stdvec(value).map_err(IngestError::encode("a ledger document (postcard)"))?;
     let mut out = Vec::with_capacity(plain.len() / 2 + 64);
-    out.extend_from_slice(BINARY_MAGIC);
+    out.extend_from_slice(if value.has_erasures() {
+        ERASURES_MAGIC
+    } else {
+        BINARY_MAGIC
+    });
     out.extend_from_slice(&compress(&plain)?);
     Ok(Bytes::from(out))
 }
 
 /// A document in either format (see the module docs).
-pub fn decode_doc<T: DeserializeOwned>(bytes: &[u8], path: &str) -> Result<T, IngestError> {
+pub fn decode_doc<T: LedgerDocument>(bytes: &[u8], path: &str) -> Result<T, IngestError> {
     let corrupt = |message: String| IngestError::CorruptLedger {
         path: path.to_owned(),
         message,
     };
-    let (binary, frame) = match bytes.strip_prefix(BINARY_MAGIC) {
-        Some(rest) => (true, rest),
-        None => (false, bytes),
+    let (layout, frame) = if let Some(rest) = bytes.strip_prefix(BINARY_MAGIC) {
+        (Some(2), rest)
+    } else if let Some(rest) = bytes.strip_prefix(ERASURES_MAGIC) {
+        (Some(3), rest)
+    } else {
+        (None, bytes)
     };
     let plain = zstd::stream::decode_all(frame).map_err(|e| corrupt(format!("not zstd: {e}")))?;
-    if binary {
-        let (doc, rest) =
-            postcard::take_from_bytes(&plain).map_err(|e| corrupt(format!("bad binary document: {e}")))?;
-        if !rest.is_empty() {
-            return Err(corrupt(format!("{} bytes after the document", rest.len())));
-        }
-        Ok(doc)
-    } else {
-        serde_json::from_slice(&plain).map_err(|e| corrupt(format!("bad JSON: {e}")))
+    let binary = match layout {
+        Some(2) => T::from_layout_2(&plain),
+        Some(_) => postcard::take_from_bytes::<T>(&plain),
+        None => return serde_json::from_slice(&plain).map_err(|e| corrupt(format!("bad JSON: {e}"))),
+    };
+    let (doc, rest) = binary.map_err(|e| corrupt(format!("bad binary document: {e}")))?;
+    if !rest.is_empty() {
+        return Err(corrupt(format!("{} bytes after the document", rest.len())));
     }
+    if layout == Some(3) && !doc.has_erasures() {
+        return Err(corrupt("an ELB3 document without erasures".into()));
+    }
+    Ok(doc)
 }
 
 /// A format-1 document (zstd JSON), as earlier releases wrote them: for the upgrade tests and
@@ -689,6 +783,7 @@ mod tests {
                 replaces: Some("a".into()),
             }],
             others: vec![Hash128(1), Hash128(0)],
+            erased: vec![],
         };
         let binary = encode_doc(&commit).expect("encode");
         let legacy = encode_legacy_json(&commit).expect("encode format 1");
@@ -726,6 +821,7 @@ mod tests {
                 (Hash128(1), "b2".into(), 1_793_491_200_000),
                 (Hash128(2), "b3".into(), 5),
             ],
+            erased: vec![],
         };
         let binary = encode_doc(&doc).expect("encode");
         let legacy = encode_legacy_json(&doc).expect("encode format 1");
@@ -756,6 +852,68 @@ mod tests {
     }
 
     #[test]
+    fn erasures_take_the_elb3_layout_and_nothing_else_changes() {
+        let plain = CommitDoc {
+            format: FORMAT,
+            batch: "b".into(),
+            writer: "w".into(),
+            committed_at_millis: 7,
+            claims: vec![],
+            others: vec![Hash128(9)],
+            erased: vec![],
+        };
+        let erasing = CommitDoc {
+            erased: vec![Hash128(3), Hash128(u128::MAX)],
+            ..plain.clone()
+        };
+        let (v2, v3) = (
+            encode_doc(&plain).expect("encode"),
+            encode_doc(&erasing).expect("encode"),
+        );
+        assert!(v2.starts_with(BINARY_MAGIC) && v3.starts_with(ERASURES_MAGIC));
+        assert_eq!(decode_doc::<CommitDoc>(&v2, "v").expect("decode"), plain);
+        assert_eq!(decode_doc::<CommitDoc>(&v3, "v").expect("decode"), erasing);
+        // The ELB2 bytes are those of a release without erasures: the layout is unchanged.
+        let zstd_frame = zstd::stream::decode_all(&v2[4..]).expect("zstd");
+        #[derive(Serialize)]
+        struct Before<'a> {
+            format: u32,
+            batch: &'a str,
+            writer: &'a str,
+            committed_at_millis: i64,
+            claims: Vec<ClaimDoc>,
+            others: Vec<Hash128>,
+        }
+        let before = Before {
+            format: FORMAT,
+            batch: "b",
+            writer: "w",
+            committed_at_millis: 7,
+            claims: vec![],
+            others: vec![Hash128(9)],
+        };
+        assert_eq!(zstd_frame, postcard::to_stdvec(&before).expect("postcard"));
+        // An ELB3 magic on an ELB2 body is corrupt, not a commit without erasures.
+        let mut relabelled = ERASURES_MAGIC.to_vec();
+        relabelled.extend_from_slice(&v2[4..]);
+        assert!(decode_doc::<CommitDoc>(&relabelled, "v").is_err());
+        let json = encode_legacy_json(&erasing).expect("json");
+        assert_eq!(decode_doc::<CommitDoc>(&json, "v").expect("decode"), erasing);
+
+        let checkpoint = ChainDoc {
+            version: 4,
+            originals: vec![],
+            others: vec![(Hash128(1), "b".into(), 2)],
+            erased: vec![Hash128(5)],
+        };
+        let bytes = encode_doc(&checkpoint).expect("encode");
+        assert!(bytes.starts_with(ERASURES_MAGIC));
+        assert_eq!(decode_doc::<ChainDoc>(&bytes, "cp").expect("decode"), checkpoint);
+        let json = encode_legacy_json(&checkpoint).expect("json");
+        assert_eq!(decode_doc::<ChainDoc>(&json, "cp").expect("decode"), checkpoint);
+    }
+
+    #[test]
     fn damaged_documents_are_corrupt_never_misread() {
         let commit = CommitDoc {
             format: FORMAT,
@@ -764,6 +922,7 @@ mod tests {
             committed_at_millis: 7,
             claims: vec![],
             others: vec![Hash128(9)],
+            erased: vec![],
         };
         let good = encode_doc(&commit).expect("encode");
         let mut trailing = postcard::to_stdvec(&commit).expect("postcard");

@@ -4,7 +4,7 @@
 //! final batch statuses, and which committed batches are known to have all their files.
 
 use super::chain::{ChainKey, ChainState};
-use super::document::{self, BatchStatus, ChainDoc, CommitDoc, ConfigDoc};
+use super::document::{self, BatchStatus, ChainDoc, CommitDoc, ConfigDoc, Hash128};
 use super::policy::{CachePolicy, CheckpointPolicy, LeasePolicy};
 use crate::error::IngestError;
 use crate::storage::{BatchId, Lake, Layout};
@@ -321,6 +321,59 @@ impl Ledger {
         }
         // The create may have succeeded on an earlier, failed-looking attempt of our own.
         Ok(status == Some(BatchStatus::Committed))
+    }
+
+    /// Marks uuid hashes of chain `key` erased (`lakeq erase`): the next version, created
+    /// like any commit, so every writer that commits after it classifies against it. Hashes
+    /// already erased are left out; returns how many were marked now.
+    pub async fn commit_erasure(
+        &mut self,
+        key: ChainKey,
+        erasure: &BatchId,
+        uuid_hashes: &[u128],
+        now_millis: i64,
+    ) -> Result<usize, IngestError> {
+        const ATTEMPTS: u32 = 100;
+        for _ in 0..ATTEMPTS {
+            let state = self.state(key).await?;
+            let mut erased: Vec<Hash128> = uuid_hashes
+                .iter()
+                .filter(|&&h| !state.is_erased(h))
+                .map(|&h| Hash128(h))
+                .collect();
+            erased.sort();
+            erased.dedup();
+            if erased.is_empty() {
+                return Ok(0);
+            }
+            let version = state.version + 1;
+            let doc = CommitDoc {
+                format: document::FORMAT,
+                batch: erasure.to_string(),
+                writer: self.writer.clone(),
+                committed_at_millis: now_millis,
+                claims: Vec::new(),
+                others: Vec::new(),
+                erased,
+            };
+            let marked = doc.erased.len();
+            if put_create(
+                &self.lake,
+                &key.version_path(version),
+                document::encode_doc(&doc)?,
+            )
+            .await?
+            {
+                self.record_commit(key, version, &doc).await?;
+                return Ok(marked);
+            }
+            self.stats.conflicts += 1;
+            self.refresh(key).await?;
+        }
+        Err(IngestError::CommitContention {
+            chain: key.to_string(),
+            attempts: ATTEMPTS,
+        })
     }
 
     pub fn is_verified(&self, batch: &BatchId) -> bool {
