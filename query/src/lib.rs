@@ -3,6 +3,7 @@
 //! reports of `lakeq` (duplicates, quality, stats), compaction, and the output formats.
 
 pub mod compact;
+pub mod erase;
 pub mod error;
 pub mod extra;
 pub mod files;

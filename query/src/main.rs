@@ -10,6 +10,9 @@ use ingest::display;
 use ingest::registry_dir::load_or_embedded;
 use ingest::storage::{Lake, StoreOptions, TableKind};
 use query::compact::{CompactOptions, compact};
+use query::erase::report::audit_report;
+use query::erase::{EraseOptions, erase};
+use ingest::ledger::policy::LeasePolicy;
 use query::output::render;
 use query::reports::render::render_report;
 use query::reports::{dups, quality, stats};
@@ -97,6 +100,32 @@ enum Command {
         #[arg(long, default_value_t = 900)]
         takeover_after: u64,
     },
+    /// Erase a person's events from every table and keep them out (GDPR Art. 17)
+    Erase {
+        /// SQL predicate over the columns of events and duplicates, e.g. "account_id = 'a-123'"
+        #[arg(long = "where", value_name = "PREDICATE")]
+        predicate: Option<String>,
+        /// A file of event_uuid values to erase, one a line
+        #[arg(long, value_name = "FILE")]
+        uuids: Option<PathBuf>,
+        /// Why (kept in the audit entry; do not put personal data here)
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Show the files, rows and manifests it would rewrite, change nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Refuse if the predicate matches more rows than this
+        #[arg(long, default_value_t = 10_000)]
+        max_rows: u64,
+        /// The writers' lease in seconds: how long a batch in flight is waited for
+        #[arg(long, default_value_t = 960)]
+        lease: u64,
+        /// Seconds after which an unfinished compaction or erasure counts as interrupted
+        #[arg(long, default_value_t = 900)]
+        takeover_after: u64,
+    },
+    /// The audit log of erasures: when, why, a hash of the predicate, rows per table
+    Erasures,
     /// The registry's lifecycle: suggest documents from extra, check an evolution
     Schema {
         #[command(subcommand)]
@@ -225,7 +254,10 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             region: cli.region.clone(),
             ..StoreOptions::default()
         };
-        let on_lake = matches!(cli.command, Command::Compact { .. } | Command::Stats { .. });
+        let on_lake = matches!(
+            cli.command,
+            Command::Compact { .. } | Command::Stats { .. } | Command::Erase { .. } | Command::Erasures
+        );
         if on_lake || !cli.bare {
             preflight(&cli.lake, &options).await?;
         }
@@ -275,7 +307,11 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 let report = suggest(&session, &registry, event_name.as_deref(), *min_count).await?;
                 schema_suggest_output(&report, out.as_deref(), cli.format)?;
             }
-            Command::Stats { .. } | Command::Compact { .. } | Command::Schema { .. } => {
+            Command::Stats { .. }
+            | Command::Compact { .. }
+            | Command::Erase { .. }
+            | Command::Erasures
+            | Command::Schema { .. } => {
                 unreachable!("handled above")
             }
         }
@@ -375,9 +411,61 @@ async fn lake_command(cli: &Cli, lake: &Lake, registry: &Registry) -> anyhow::Re
                 .context("compaction stopped; run it again to finish or undo the interrupted partition")?;
             print!("{}", render_report(&summary.report()?, cli.format)?);
         }
-        _ => unreachable!("only stats and compact"),
+        Command::Erase {
+            predicate,
+            uuids,
+            reason,
+            dry_run,
+            max_rows,
+            lease,
+            takeover_after,
+        } => {
+            let listed = match uuids {
+                Some(path) => read_uuids(path)?,
+                None => Vec::new(),
+            };
+            let options = EraseOptions {
+                predicate: predicate.clone(),
+                uuids: listed,
+                dry_run: *dry_run,
+                reason: reason.clone(),
+                max_rows: *max_rows,
+                lease: LeasePolicy {
+                    lease_millis: (*lease as i64).saturating_mul(1000),
+                },
+                takeover_millis: (*takeover_after as i64).saturating_mul(1000),
+            };
+            let summary = erase(lake, registry, &options, display::now_millis(), &mut |_, _| {})
+                .await
+                .context("erasure stopped; run the same command again to finish it")?;
+            print!("{}", render_report(&summary.report()?, cli.format)?);
+            if summary.partitions_busy > 0 {
+                eprintln!(
+                    "error: {} partitions were held by a compaction or another erasure; run the same command again",
+                    summary.partitions_busy
+                );
+                return Ok(1);
+            }
+        }
+        Command::Erasures => {
+            let entries = query::erase::audit::list(lake).await?;
+            print!("{}", render_report(&audit_report(&entries)?, cli.format)?);
+        }
+        _ => unreachable!("only stats, compact, erase and erasures"),
     }
     Ok(0)
+}
+
+/// `--uuids FILE`: one uuid a line; blank lines and `#` comments skipped.
+fn read_uuids(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--uuids {}: cannot read the file", path.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
 }
 
 fn chrono_like_date(text: &str) -> Option<()> {

@@ -263,6 +263,17 @@ fn root_url(url: &str, lake: &Lake, ctx: &SessionContext) -> Result<String, Quer
             format!("s3://{host}/{prefix}/")
         });
     }
+    if url.starts_with("memory://") {
+        // An in-memory lake (tests, fault injection): DataFusion reads the lake's own store.
+        let base = Url::parse("memory://lake").map_err(|e| QueryError::Output(e.to_string()))?;
+        ctx.register_object_store(&base, lake.store.clone());
+        let root = lake.root.as_ref().trim_matches('/');
+        return Ok(if root.is_empty() {
+            "memory://lake/".to_owned()
+        } else {
+            format!("memory://lake/{root}/")
+        });
+    }
     let path = url.strip_prefix("file://").unwrap_or(url);
     let dir = std::fs::canonicalize(path).map_err(|e| {
         QueryError::Lake(ingest::IngestError::LakeUrl {

@@ -233,14 +233,15 @@ impl ChainState {
         !self.erased.is_empty() && self.erased.contains(&uuid_hash)
     }
 
-    /// The batches that committed to this chain at or after `since_millis`, each once.
-    pub fn batches_since(&self, since_millis: i64) -> Vec<BatchId> {
-        let mut batches: Vec<BatchId> = self
+    /// The batches that committed to this chain at or after `since_millis`, with the time
+    /// of their commit.
+    pub fn batches_since(&self, since_millis: i64) -> Vec<(BatchId, i64)> {
+        let mut batches: Vec<(BatchId, i64)> = self
             .stamps
             .iter()
             .enumerate()
             .filter(|(_, (_, at))| *at >= since_millis)
-            .map(|(i, _)| self.batch_id(i as u32))
+            .map(|(i, &(_, at))| (self.batch_id(i as u32), at))
             .collect();
         batches.sort();
         batches.dedup();

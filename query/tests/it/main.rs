@@ -3,6 +3,7 @@
 
 mod common;
 mod compact;
+mod erase;
 mod errors;
 mod read_lake;
 mod reports_golden;

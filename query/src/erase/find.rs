@@ -1,0 +1,95 @@
+//! Finds what an erasure removes: the uuids whose rows in `events` or `duplicates` match the
+//! predicate (or are listed), with the partitions and dates they live under. DataFusion
+//! prunes partitions from the predicate and row groups by statistics and by the bloom filter
+//! on `event_uuid`, so an erasure by uuid reads few files.
+
+use super::matcher::{Matcher, predicate_literals};
+use crate::error::QueryError;
+use crate::session::LakeSession;
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema};
+use datafusion::datasource::MemTable;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// The table of listed uuids the query joins against.
+const LISTED: &str = "erase_listed_uuids";
+
+/// What matched: the matcher, and the partition directories (`events/event_type=t/date=d`,
+/// and the same under `duplicates/`) that hold the rows.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub matcher: Matcher,
+    pub partitions: BTreeSet<String>,
+    /// Rows that matched in `events` and `duplicates`.
+    pub rows: u64,
+}
+
+/// Runs the predicate (and/or the listed uuids) over `events` and `duplicates`.
+pub async fn find(
+    session: &LakeSession,
+    predicate: Option<&str>,
+    listed: &[String],
+) -> Result<Found, QueryError> {
+    let mut conditions = Vec::new();
+    if let Some(predicate) = predicate {
+        conditions.push(format!("({predicate})"));
+    }
+    if !listed.is_empty() {
+        let schema = Arc::new(Schema::new(vec![Field::new("event_uuid", DataType::Utf8, false)]));
+        let uuids = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(listed.to_vec()))])?;
+        let table = MemTable::try_new(schema, vec![vec![uuids]])?;
+        session.ctx.deregister_table(LISTED)?;
+        session.ctx.register_table(LISTED, Arc::new(table))?;
+        conditions.push(format!("event_uuid IN (SELECT event_uuid FROM {LISTED})"));
+    }
+    if conditions.is_empty() {
+        return Err(QueryError::Usage(
+            "erase needs --where PREDICATE or --uuids FILE (or both)".into(),
+        ));
+    }
+    let condition = conditions.join(" OR ");
+    let select = |table: &str| {
+        format!(
+            "SELECT '{table}' AS tbl, event_uuid, event_type, CAST(date AS INT) AS day \
+             FROM {table} WHERE {condition}"
+        )
+    };
+    let sql = format!("{} UNION ALL {}", select("events"), select("duplicates"));
+    let batches = session.ctx.sql(&sql).await?.collect().await?;
+    session.ctx.deregister_table(LISTED)?;
+    let mut found = Found::default();
+    let mut uuids: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
+    for batch in &batches {
+        let table = batch.column(0).as_string::<i32>();
+        let uuid = batch.column(1).as_string::<i32>();
+        let event_type = batch.column(2).as_string::<i32>();
+        let day = batch.column(3).as_primitive::<Int32Type>();
+        for row in 0..batch.num_rows() {
+            found.rows += 1;
+            if uuid.is_null(row) || day.is_null(row) {
+                continue;
+            }
+            let date = date_text(day.value(row));
+            found.partitions.insert(format!(
+                "{}/event_type={}/date={date}",
+                table.value(row),
+                event_type.value(row)
+            ));
+            uuids
+                .entry(uuid.value(row).to_owned())
+                .or_default()
+                .insert(day.value(row));
+        }
+    }
+    let literals = predicate.map(predicate_literals).unwrap_or_default();
+    found.matcher = Matcher::new(uuids, literals);
+    Ok(found)
+}
+
+/// `YYYY-MM-DD` of a day number, as the partition directories spell it.
+pub fn date_text(day: i32) -> String {
+    schemas::PartitionDate::from_unix_seconds(i64::from(day) * 86_400)
+        .map(|d| d.to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,100 @@
+//! What an erasure removes, as a value: the erased uuids (every row and record of them, in
+//! every table and manifest) and the string literals of its predicate (a quarantined record
+//! has no columns, so it matches when its raw bytes contain an erased uuid or one of those
+//! literals, byte for byte). Pure: no I/O.
+
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use md5::{Digest, Md5};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// Literals shorter than this would match unrelated quarantined records by chance.
+pub const MIN_LITERAL_BYTES: usize = 4;
+
+/// The erased uuids with the dates (`created_at`) they were found under, and the literals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Matcher {
+    /// uuid -> the partition dates (days since the epoch) it has rows under.
+    pub uuids: BTreeMap<String, BTreeSet<i32>>,
+    pub literals: Vec<String>,
+    uuid_set: HashSet<String>,
+}
+
+impl Matcher {
+    pub fn new(uuids: BTreeMap<String, BTreeSet<i32>>, literals: Vec<String>) -> Self {
+        let uuid_set = uuids.keys().cloned().collect();
+        Matcher {
+            uuids,
+            literals,
+            uuid_set,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.uuids.is_empty() && self.literals.is_empty()
+    }
+
+    /// Whether a row of `events` or `duplicates` with this uuid is erased.
+    pub fn erases_uuid(&self, uuid: &str) -> bool {
+        self.uuid_set.contains(uuid)
+    }
+
+    /// Whether a record's raw bytes (quarantine) carry an erased uuid or a literal.
+    pub fn erases_raw(&self, raw: &[u8]) -> bool {
+        self.uuids
+            .keys()
+            .map(String::as_bytes)
+            .chain(self.literals.iter().map(String::as_bytes))
+            .any(|needle| memchr::memmem::find(raw, needle).is_some())
+    }
+
+    /// The ledger's key of a uuid (MD5 of its text, as the writer hashes it).
+    pub fn uuid_hash(uuid: &str) -> u128 {
+        u128::from_be_bytes(Md5::digest(uuid.as_bytes()).into())
+    }
+}
+
+/// The string literals of a SQL predicate (`'...'`), at least [`MIN_LITERAL_BYTES`] long.
+pub fn predicate_literals(predicate: &str) -> Vec<String> {
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, predicate).tokenize() else {
+        return Vec::new();
+    };
+    let mut literals: Vec<String> = tokens
+        .into_iter()
+        .filter_map(|token| match token {
+            Token::SingleQuotedString(text)
+            | Token::DoubleQuotedString(text)
+            | Token::NationalStringLiteral(text)
+            | Token::EscapedStringLiteral(text) => Some(text),
+            _ => None,
+        })
+        .filter(|text| text.len() >= MIN_LITERAL_BYTES)
+        .collect();
+    literals.sort();
+    literals.dedup();
+    literals
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_are_the_quoted_strings_long_enough_to_mean_something() {
+        assert_eq!(
+            predicate_literals("account_id = 'a-123' OR x IN ('ab', 'it''s here') AND n > 5"),
+            ["a-123", "it's here"]
+        );
+        assert!(predicate_literals("event_uuid = ").is_empty());
+    }
+
+    #[test]
+    fn raw_bytes_match_a_uuid_or_a_literal() {
+        let uuids = BTreeMap::from([("0f8e-uuid".to_owned(), BTreeSet::from([1]))]);
+        let m = Matcher::new(uuids, vec!["a-123".into()]);
+        assert!(m.erases_uuid("0f8e-uuid") && !m.erases_uuid("other"));
+        assert!(m.erases_raw(br#"{"event_uuid":"0f8e-uuid""#));
+        assert!(m.erases_raw(br#"{"account_id":"a-123"}"#));
+        assert!(!m.erases_raw(br#"{"account_id":"a-124"}"#));
+    }
+}
