@@ -14,10 +14,10 @@ use ingest::batch::files::{ManifestRows, encode_files};
 use ingest::batch::{BatchProcessor, ProcessorConfig};
 use ingest::decode;
 use ingest::encode::{ParquetOptions, RowEncoder, encode_parquet};
+use ingest::ledger::chain::ChainKey;
 use ingest::ledger::document::{self, BatchStatus, ManifestDoc, RoleDoc};
 use ingest::ledger::policy::LeasePolicy;
 use ingest::ledger::{Ledger, Resolution};
-use ingest::ledger::chain::ChainKey;
 use ingest::storage::{BatchId, Lake, Layout, TableKind};
 use object_store::{ObjectStoreExt, PutPayload};
 use schemas::Registry;
@@ -159,7 +159,10 @@ pub async fn roll_forward(
                 TableKind::Duplicates => tables.duplicates.clone(),
                 TableKind::Quarantine => tables.quarantine.clone(),
             };
-            let empty = encode_parquet(&arrow::record_batch::RecordBatch::new_empty(schema), ParquetOptions::default())?;
+            let empty = encode_parquet(
+                &arrow::record_batch::RecordBatch::new_empty(schema),
+                ParquetOptions::default(),
+            )?;
             super::rewrite::put_create(lake, &file.path, empty).await?;
         }
     }

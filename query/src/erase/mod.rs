@@ -29,8 +29,8 @@ use ingest::ledger::chain::{ChainKey, ChainKind, bucket_of};
 use ingest::ledger::policy::LeasePolicy;
 use ingest::storage::{BatchId, Lake, TableKind};
 use matcher::Matcher;
-use schemas::{PartitionDate, Registry};
 use schemas::tables::Tables;
+use schemas::{PartitionDate, Registry};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What to erase and how.
@@ -158,12 +158,26 @@ pub async fn erase(
         count_manifests(&scrubbed, &mut summary);
     }
     if !matcher.is_empty() {
-        rewrite_tables(lake, registry, &matcher, &partition_dirs, &erasure_id, options, now_millis, &mut summary)
-            .await?;
+        rewrite_tables(
+            lake,
+            registry,
+            &matcher,
+            &partition_dirs,
+            &erasure_id,
+            options,
+            now_millis,
+            &mut summary,
+        )
+        .await?;
     }
     progress(4, STEPS);
     if !options.dry_run && !matcher.is_empty() {
-        audit.status = if summary.partitions_busy == 0 { "finished" } else { "incomplete" }.into();
+        audit.status = if summary.partitions_busy == 0 {
+            "finished"
+        } else {
+            "incomplete"
+        }
+        .into();
         audit.finished_at_millis = Some(now_millis + started.elapsed().as_millis() as i64);
         audit.chains_marked = summary.chains_marked;
         audit.events_rows = summary.rows(TableKind::Events);

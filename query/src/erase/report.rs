@@ -48,7 +48,10 @@ impl EraseSummary {
         let files = batch(vec![
             ("table", texts(f.iter().map(|x| x.table.as_str()))),
             ("partition", texts(f.iter().map(|x| x.partition.as_str()))),
-            ("file", texts(f.iter().map(|x| x.file.rsplit('/').next().unwrap_or_default()))),
+            (
+                "file",
+                texts(f.iter().map(|x| x.file.rsplit('/').next().unwrap_or_default())),
+            ),
             ("rows_before", ints(f.iter().map(|x| x.rows_before))),
             ("rows_erased", ints(f.iter().map(|x| x.rows_erased))),
         ])?;
@@ -76,10 +79,18 @@ pub fn audit_report(entries: &[AuditEntry]) -> Result<Report, QueryError> {
     let rows = batch(vec![
         ("erasure_id", texts(e.iter().map(|x| x.erasure_id.as_str()))),
         ("status", texts(e.iter().map(|x| x.status.as_str()))),
-        ("started_at_millis", Arc::new(Int64Array::from_iter_values(e.iter().map(|x| x.started_at_millis)))),
+        (
+            "started_at_millis",
+            Arc::new(Int64Array::from_iter_values(
+                e.iter().map(|x| x.started_at_millis),
+            )),
+        ),
         ("finished_at_millis", finished),
         ("reason", texts(e.iter().map(|x| x.reason.as_str()))),
-        ("predicate_sha256", texts(e.iter().map(|x| x.predicate_sha256.as_str()))),
+        (
+            "predicate_sha256",
+            texts(e.iter().map(|x| x.predicate_sha256.as_str())),
+        ),
         ("uuids", ints(e.iter().map(|x| x.uuids))),
         ("events_rows", ints(e.iter().map(|x| x.events_rows))),
         ("duplicates_rows", ints(e.iter().map(|x| x.duplicates_rows))),

@@ -68,7 +68,9 @@ pub async fn plan_partition(
 fn keep_mask(rows: &RecordBatch, table: TableKind, matcher: &Matcher) -> Result<BooleanArray, QueryError> {
     let missing = |name: &str| QueryError::Usage(format!("a {} file has no {name} column", table.dir()));
     if table == TableKind::Quarantine {
-        let raw = rows.column_by_name(columns::RAW).ok_or_else(|| missing(columns::RAW))?;
+        let raw = rows
+            .column_by_name(columns::RAW)
+            .ok_or_else(|| missing(columns::RAW))?;
         let keep = match raw.data_type() {
             DataType::Binary => raw
                 .as_binary::<i32>()
@@ -80,14 +82,20 @@ fn keep_mask(rows: &RecordBatch, table: TableKind, matcher: &Matcher) -> Result<
                 .iter()
                 .map(|v| Some(!v.is_some_and(|text| matcher.erases_raw(text.as_bytes()))))
                 .collect(),
-            other => return Err(QueryError::Usage(format!("quarantine raw column of type {other}"))),
+            other => {
+                return Err(QueryError::Usage(format!(
+                    "quarantine raw column of type {other}"
+                )));
+            }
         };
         return Ok(keep);
     }
     let uuid = rows
         .column_by_name(columns::EVENT_UUID)
         .ok_or_else(|| missing(columns::EVENT_UUID))?;
-    let uuid = uuid.as_string_opt::<i32>().ok_or_else(|| missing(columns::EVENT_UUID))?;
+    let uuid = uuid
+        .as_string_opt::<i32>()
+        .ok_or_else(|| missing(columns::EVENT_UUID))?;
     Ok((0..uuid.len())
         .map(|i| Some(uuid.is_null(i) || !matcher.erases_uuid(uuid.value(i))))
         .collect())
@@ -128,7 +136,13 @@ pub async fn apply(
 async fn read(lake: &Lake, file: &DataFile) -> Result<Bytes, QueryError> {
     let path = lake.path(&file.path);
     let failed = |e: object_store::Error| QueryError::Store(format!("reading {path}: {e}"));
-    lake.store.get(&path).await.map_err(failed)?.bytes().await.map_err(failed)
+    lake.store
+        .get(&path)
+        .await
+        .map_err(failed)?
+        .bytes()
+        .await
+        .map_err(failed)
 }
 
 pub(crate) async fn put_create(lake: &Lake, relative: &str, bytes: Bytes) -> Result<bool, QueryError> {

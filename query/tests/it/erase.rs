@@ -32,8 +32,17 @@ async fn run(lake: &Lake, options: &EraseOptions) -> Result<EraseSummary, query:
 }
 
 async fn strings(lake: &Lake, sql: &str) -> Vec<String> {
-    let session = LakeSession::for_lake(lake.clone(), registry()).await.expect("session");
-    let batches = session.ctx.sql(sql).await.expect("plan").collect().await.expect("run");
+    let session = LakeSession::for_lake(lake.clone(), registry())
+        .await
+        .expect("session");
+    let batches = session
+        .ctx
+        .sql(sql)
+        .await
+        .expect("plan")
+        .collect()
+        .await
+        .expect("run");
     let mut out = Vec::new();
     for batch in batches {
         for row in 0..batch.num_rows() {
@@ -64,7 +73,14 @@ async fn manifest_records(lake: &Lake) -> Vec<Vec<u8>> {
     let objects: Vec<_> = lake.store.list(Some(&prefix)).try_collect().await.expect("list");
     let mut out = Vec::new();
     for meta in objects {
-        let bytes = lake.store.get(&meta.location).await.expect("get").bytes().await.expect("bytes");
+        let bytes = lake
+            .store
+            .get(&meta.location)
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("bytes");
         if let Ok(doc) = decode_manifest(&bytes, "m") {
             out.extend(doc.records.into_iter().map(|r| r.data.0));
         }
@@ -85,10 +101,13 @@ fn memchr_find(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// A uuid that has a row in `duplicates` (so it has at least two copies).
 async fn duplicated_uuid(lake: &Lake) -> String {
-    strings(lake, "SELECT event_uuid FROM duplicates ORDER BY event_uuid LIMIT 1")
-        .await
-        .pop()
-        .expect("the generated lake has duplicates")
+    strings(
+        lake,
+        "SELECT event_uuid FROM duplicates ORDER BY event_uuid LIMIT 1",
+    )
+    .await
+    .pop()
+    .expect("the generated lake has duplicates")
 }
 
 async fn processor(lake: &Lake) -> BatchProcessor {
@@ -123,7 +142,11 @@ async fn erasing_a_uuid_removes_every_copy_and_keeps_it_out() {
     .expect("dry run");
     assert_eq!(dry.uuids, 1);
     assert!(dry.rows(ingest::storage::TableKind::Events) == 1 && dry.manifest_records >= 2);
-    assert_eq!(rows_by_partition(&lake).await, before, "a dry run changes nothing");
+    assert_eq!(
+        rows_by_partition(&lake).await,
+        before,
+        "a dry run changes nothing"
+    );
 
     let summary = run(
         &lake,
@@ -156,7 +179,10 @@ async fn erasing_a_uuid_removes_every_copy_and_keeps_it_out() {
     };
     let mut later = processor(&lake).await;
     for (i, chunk) in input.chunks(250).enumerate() {
-        let report = later.process(chunk, NOW + 2_000_000 + i as i64).await.expect("replay");
+        let report = later
+            .process(chunk, NOW + 2_000_000 + i as i64)
+            .await
+            .expect("replay");
         assert_eq!(report.counts().failed, 0);
     }
     let report = later.process(&[resend], NOW + 3_000_000).await.expect("re-send");
@@ -172,10 +198,16 @@ async fn erasing_a_uuid_removes_every_copy_and_keeps_it_out() {
     let entries = audit::list(&lake).await.expect("audit");
     assert_eq!(entries.len(), 1);
     let entry = &entries[0];
-    assert_eq!((entry.status.as_str(), entry.reason.as_str()), ("finished", "ticket 17"));
+    assert_eq!(
+        (entry.status.as_str(), entry.reason.as_str()),
+        ("finished", "ticket 17")
+    );
     assert_eq!(entry.uuids, 1);
     assert!(entry.events_rows == 1 && entry.duplicates_rows >= 1, "{entry:?}");
-    assert_eq!(entry.predicate_sha256, audit::predicate_hash(None, std::slice::from_ref(&uuid)));
+    assert_eq!(
+        entry.predicate_sha256,
+        audit::predicate_hash(None, std::slice::from_ref(&uuid))
+    );
     let text = String::from_utf8(
         lake.store
             .get(&lake.path(&entry.key()))
@@ -234,9 +266,12 @@ async fn erasing_by_a_declared_field_takes_its_events_and_quarantined_mentions()
     needles.push(hex::encode(&account));
     assert_eq!(rows_by_partition(&lake).await, without(&before, &needles));
     assert!(
-        strings(&lake, &format!("SELECT event_uuid FROM events WHERE account_id = '{account}'"))
-            .await
-            .is_empty()
+        strings(
+            &lake,
+            &format!("SELECT event_uuid FROM events WHERE account_id = '{account}'")
+        )
+        .await
+        .is_empty()
     );
 }
 
@@ -263,7 +298,7 @@ async fn a_mistyped_predicate_is_refused_before_anything_changes() {
 #[tokio::test]
 async fn a_crash_at_any_request_then_a_rerun_gives_the_clean_result() {
     let original = Lake::open("memory://", &StoreOptions::default()).expect("lake");
-    build_lake(&original, &records(500, 24), 250).await;
+    build_lake(&original, &records(300, 24), 150).await;
     let uuid = duplicated_uuid(&original).await;
     let erase_it = EraseOptions {
         uuids: vec![uuid.clone()],
