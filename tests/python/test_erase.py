@@ -92,6 +92,10 @@ def test_erasure_is_seen_by_every_reader_and_nothing_comes_back(tmp_path):
     for table in ("events", "duplicates"):
         assert sorted(arrow_rows(lake, table)) == sorted(u for u in before[table] if u not in erased), table
 
+    dups = lakeq(lake, "--format", "json", "dups")
+    assert dups.returncode == 0, dups.stderr
+    assert json.loads(dups.stdout)["erased"] == [{"erasures": 2, "erased_resends": 2}]
+
     audit = lakeq(lake, "--format", "json", "erasures")
     assert audit.returncode == 0, audit.stderr
     assert uuid not in audit.stdout and account not in audit.stdout, "the audit log holds no personal data"

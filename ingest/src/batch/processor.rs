@@ -28,7 +28,7 @@ use crate::ledger::policy::{CachePolicy, CommitRetryPolicy, LeasePolicy};
 use crate::ledger::{Ledger, Resolution, put_create, read_optional};
 use crate::source::SourceRecord;
 use crate::storage::{BatchId, Lake, Layout, TableKind};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use md5::{Digest, Md5};
 use object_store::ObjectStoreExt;
 use rand::{RngCore, SeedableRng};
@@ -434,6 +434,7 @@ impl BatchProcessor {
             report.files = files::put_files(&self.lake, encoded, self.config.parallelism).await?;
             self.ledger.mark_verified(batch.clone());
         }
+        self.count_erased_resends(items, decisions).await?;
         let earlier: HashSet<BatchId> = decisions
             .iter()
             .filter_map(|d| match d {
@@ -482,6 +483,28 @@ impl BatchProcessor {
 }
 
 impl BatchProcessor {
+    /// Leaves one empty object per re-sent record of an erased event (create-only, so a
+    /// retry of the same record counts once): its payload is never stored.
+    async fn count_erased_resends(
+        &self,
+        items: &[Item],
+        decisions: &[Option<Decision>],
+    ) -> Result<(), IngestError> {
+        let keys: Vec<String> = items
+            .iter()
+            .zip(decisions)
+            .filter(|(_, d)| matches!(d, Some(Decision::ErasedResend)))
+            .map(|(item, _)| Layout::erased_resend(item.source_fp))
+            .collect();
+        let lake = &self.lake;
+        futures::stream::iter(keys)
+            .map(|key| async move { put_create(lake, &key, bytes::Bytes::new()).await })
+            .buffer_unordered(self.config.parallelism.max(1))
+            .try_collect::<Vec<bool>>()
+            .await?;
+        Ok(())
+    }
+
     /// Whether a batch's data file is in the lake, as itself or compacted into another file
     /// (compaction writes its marker before deleting the file, so a missing file without a
     /// marker was never written).

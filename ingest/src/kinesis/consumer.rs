@@ -176,6 +176,12 @@ impl ConsumeSummary {
                     thousands(c.already_committed),
                 ),
             ]);
+            if c.erased_resends > 0 {
+                rows.push((
+                    "re-sends of erased events (not stored)".to_owned(),
+                    thousands(c.erased_resends),
+                ));
+            }
         }
         rows.extend([
             ("deliveries".to_owned(), thousands(self.deliveries)),

@@ -8,6 +8,10 @@
 //! _ledger/<events|quarantine>/date=<d>/bucket=<nnnn>/v<version>       chain commits
 //! _ledger/<events|quarantine>/date=<d>/bucket=<nnnn>/checkpoint-<v>   merged state
 //! _ledger/batches/<batch>.manifest                      batch commit record
+//! _ledger/compactions/<partition>.json                  journal of a compaction or erasure
+//! _ledger/compacted/<data file>.json                    marker: the file's rows moved
+//! _ledger/erasures/<erasure>.json                       audit entry of `lakeq erase`
+//! _ledger/erased-resends/<source fingerprint>           a re-send of an erased event
 //! ```
 //!
 //! A batch writes at most one file per (table, partition), named after the batch, so the
@@ -107,6 +111,14 @@ impl Layout {
     }
 
     pub const COMPACTIONS: &'static str = "_ledger/compactions";
+
+    /// One empty object per distinct re-sent record of an erased event (named by the
+    /// record's source fingerprint, so a retry counts once): the count `lakeq dups` reports.
+    pub fn erased_resend(source_fingerprint: u128) -> String {
+        format!("{}/{source_fingerprint:032x}", Self::ERASED_RESENDS)
+    }
+
+    pub const ERASED_RESENDS: &'static str = "_ledger/erased-resends";
 }
 
 #[cfg(test)]

@@ -544,3 +544,82 @@ async fn replays_are_retries_and_a_failure_record_replays_exactly_its_range() {
         "{err}"
     );
 }
+
+/// After `lakeq erase`, neither a replay of the whole stream (the original records again,
+/// from TRIM_HORIZON under another consumer) nor re-sends of the erased event brought in
+/// through Kinesis write any of its rows: the re-sends are counted instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_erased_event_stays_out_of_a_kinesis_replay_and_of_its_resends() {
+    use query::erase::{EraseOptions, erase};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    moto.create_stream("erasure", 1);
+    let (input, expected) = write_input(dir.path(), 400, 41);
+    produce(&moto, "erasure", &input);
+    let url = format!("s3://{BUCKET}/erasure");
+    run_json(consume_command(&moto, "erasure", &url, &["--until-idle", "2"]));
+    let lake = moto.lake(BUCKET, "erasure");
+    let session = LakeSession::for_lake(lake.clone(), common::registry())
+        .await
+        .expect("session");
+    let uuid = strings(&session, "SELECT min(event_uuid) FROM duplicates")
+        .await
+        .remove(0);
+    let options = EraseOptions {
+        uuids: vec![uuid.clone()],
+        takeover_millis: 0,
+        ..EraseOptions::default()
+    };
+    let summary = erase(
+        &lake,
+        common::registry(),
+        &options,
+        ingest::display::now_millis(),
+        &mut |_, _| {},
+    )
+    .await
+    .expect("erase");
+    assert!(summary.files.len() >= 2, "{summary:?}");
+
+    let replayed = run_json(consume_command(
+        &moto,
+        "erasure",
+        &url,
+        &[
+            "--until-idle",
+            "2",
+            "--consumer",
+            "replay",
+            "--from",
+            "trim-horizon",
+        ],
+    ));
+    assert_eq!(replayed["records_done"], expected.records);
+    assert_eq!(replayed["already_committed"], expected.records);
+
+    let original = std::fs::read_to_string(&input)
+        .expect("input")
+        .lines()
+        .find(|line| line.contains(&uuid))
+        .expect("the input has the uuid")
+        .to_owned();
+    let resends = dir.path().join("resends.jsonl");
+    std::fs::write(&resends, format!("{original}\n{original}\n")).expect("write");
+    produce(&moto, "erasure", &resends);
+    let consumed = run_json(consume_command(&moto, "erasure", &url, &["--until-idle", "2"]));
+    assert_eq!(consumed["records_done"], 2);
+    assert_eq!(consumed["erased_resends"], 2);
+
+    let session = LakeSession::for_lake(lake, common::registry())
+        .await
+        .expect("session");
+    for table in ["events", "duplicates"] {
+        let sql = format!("SELECT count(*) FROM {table} WHERE event_uuid = '{uuid}'");
+        assert_eq!(count(&session, &sql).await, 0, "{table}");
+    }
+    assert_eq!(
+        count(&session, "SELECT count(DISTINCT event_uuid) FROM events").await,
+        expected.uuids.len() as u64 - 1
+    );
+}

@@ -61,6 +61,18 @@ pub fn predicate_hash(predicate: Option<&str>, listed: &[String]) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// Re-sent records of erased events the writers counted (and did not store).
+pub async fn erased_resends(lake: &Lake) -> Result<u64, QueryError> {
+    let prefix = lake.path(ingest::storage::Layout::ERASED_RESENDS);
+    let objects: Vec<_> = lake
+        .store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| QueryError::Store(format!("listing {prefix}: {e}")))?;
+    Ok(objects.len() as u64)
+}
+
 /// Every audit entry of the lake, oldest first.
 pub async fn list(lake: &Lake) -> Result<Vec<AuditEntry>, QueryError> {
     let prefix = lake.path(PREFIX);

@@ -20,6 +20,24 @@ const SEEN_BY: &str = "SELECT {key}, count(*) AS records_seen, sum(is_event) AS 
      FROM (SELECT {key}, 1 AS is_event FROM events UNION ALL SELECT {key}, 0 AS is_event FROM duplicates) \
      GROUP BY {key} ORDER BY {key}";
 
+async fn erased_section(session: &LakeSession) -> Result<arrow::record_batch::RecordBatch, QueryError> {
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let erasures = crate::erase::audit::list(&session.lake).await?.len() as i64;
+    let resends = crate::erase::audit::erased_resends(&session.lake).await? as i64;
+    Ok(arrow::record_batch::RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("erasures", DataType::Int64, false),
+            Field::new("erased_resends", DataType::Int64, false),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(vec![erasures])),
+            Arc::new(Int64Array::from(vec![resends])),
+        ],
+    )?)
+}
+
 pub async fn dups(session: &LakeSession, top: usize) -> Result<DupsReport, QueryError> {
     let mut report = Report::default();
     add(
@@ -82,6 +100,11 @@ pub async fn dups(session: &LakeSession, top: usize) -> Result<DupsReport, Query
         name: "residual",
         title: "Residual check (event_uuid twice in events within a date; must be 0)",
         rows: residual,
+    });
+    report.sections.push(super::Section {
+        name: "erased",
+        title: "Erasures (lakeq erase) and re-sends of erased events (counted, not stored)",
+        rows: erased_section(session).await?,
     });
     Ok(DupsReport {
         report,

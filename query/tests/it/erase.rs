@@ -185,9 +185,15 @@ async fn erasing_a_uuid_removes_every_copy_and_keeps_it_out() {
             .expect("replay");
         assert_eq!(report.counts().failed, 0);
     }
-    let report = later.process(&[resend], NOW + 3_000_000).await.expect("re-send");
+    let report = later
+        .process(&[resend.clone()], NOW + 3_000_000)
+        .await
+        .expect("re-send");
     assert_eq!(report.outcomes, [RecordOutcome::ErasedResend]);
     assert_eq!(report.counts().erased_resends, 1);
+    // Delivered again (a retry), it is counted once.
+    later.process(&[resend], NOW + 3_000_001).await.expect("again");
+    assert_eq!(audit::erased_resends(&lake).await.expect("count"), 1);
     assert_eq!(
         rows_by_partition(&lake).await,
         without(&before, std::slice::from_ref(&uuid)),
