@@ -6,7 +6,7 @@ use futures::{StreamExt, TryStreamExt};
 use ingest::storage::{Lake, TableKind};
 use object_store::ObjectStoreExt;
 use parquet::errors::ParquetError;
-use parquet::file::metadata::ParquetMetaDataReader;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use std::collections::BTreeMap;
 
 pub const TABLES: [TableKind; 3] = [TableKind::Events, TableKind::Duplicates, TableKind::Quarantine];
@@ -81,6 +81,12 @@ pub async fn row_counts(lake: &Lake, files: &[DataFile]) -> Result<Vec<u64>, Que
 }
 
 async fn footer_rows(lake: &Lake, file: &DataFile) -> Result<u64, QueryError> {
+    let metadata = footer(lake, file).await?;
+    Ok(metadata.file_metadata().num_rows().max(0) as u64)
+}
+
+/// A file's Parquet footer, from ranged reads of its tail.
+pub async fn footer(lake: &Lake, file: &DataFile) -> Result<ParquetMetaData, QueryError> {
     let path = lake.path(&file.path);
     let failed =
         |e: &dyn std::fmt::Display| QueryError::Store(format!("reading the footer of {}: {e}", file.path));
@@ -93,10 +99,7 @@ async fn footer_rows(lake: &Lake, file: &DataFile) -> Result<u64, QueryError> {
             .map_err(|e| failed(&e))?;
         let mut reader = ParquetMetaDataReader::new();
         match reader.try_parse_sized(&bytes, file.size) {
-            Ok(()) => {
-                let metadata = reader.finish().map_err(|e| failed(&e))?;
-                return Ok(metadata.file_metadata().num_rows().max(0) as u64);
-            }
+            Ok(()) => return reader.finish().map_err(|e| failed(&e)),
             Err(ParquetError::NeedMoreData(needed))
                 if (needed as u64) > tail && (needed as u64) <= file.size =>
             {

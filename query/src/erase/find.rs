@@ -12,8 +12,9 @@ use datafusion::datasource::MemTable;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-/// The table of listed uuids the query joins against.
+/// The table of listed uuids the query joins against, when there are too many to inline.
 const LISTED: &str = "erase_listed_uuids";
+const INLINE_UUIDS: usize = 1_000;
 
 /// What matched: the matcher, and the partition directories (`events/event_type=t/date=d`,
 /// and the same under `duplicates/`) that hold the rows.
@@ -35,7 +36,14 @@ pub async fn find(
     if let Some(predicate) = predicate {
         conditions.push(format!("({predicate})"));
     }
-    if !listed.is_empty() {
+    if !listed.is_empty() && listed.len() <= INLINE_UUIDS {
+        // Literals, so DataFusion prunes row groups by statistics and bloom filters.
+        let quoted: Vec<String> = listed
+            .iter()
+            .map(|u| format!("'{}'", u.replace('\'', "''")))
+            .collect();
+        conditions.push(format!("event_uuid IN ({})", quoted.join(", ")));
+    } else if !listed.is_empty() {
         let schema = Arc::new(Schema::new(vec![Field::new("event_uuid", DataType::Utf8, false)]));
         let uuids = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(listed.to_vec()))])?;
         let table = MemTable::try_new(schema, vec![vec![uuids]])?;
@@ -56,8 +64,9 @@ pub async fn find(
         )
     };
     let sql = format!("{} UNION ALL {}", select("events"), select("duplicates"));
-    let batches = session.ctx.sql(&sql).await?.collect().await?;
+    let batches = session.ctx.sql(&sql).await?.collect().await;
     session.ctx.deregister_table(LISTED)?;
+    let batches = batches?;
     let mut found = Found::default();
     let mut uuids: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
     for batch in &batches {

@@ -3,13 +3,15 @@
 //! compaction), the new files (create-only), a marker per old file naming its replacement
 //! (so a roll-forward of the batch that wrote it writes nothing), the old files' deletes,
 //! the journal's delete. A file whose every row is erased is replaced by nothing. An
-//! interrupted erase is finished or undone by the next `erase` or `compact`.
+//! interrupted erase is finished or undone by the next `erase` or `compact`. A file of
+//! `events` or `duplicates` is read whole only if its bloom filters on `event_uuid` say it
+//! may hold an erased uuid.
 
 use super::matcher::Matcher;
 use crate::compact::journal::Journal;
 use crate::compact::rewrite::read_rows;
 use crate::error::QueryError;
-use crate::files::{DataFile, Partition};
+use crate::files::{DataFile, Partition, footer};
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, SchemaRef};
@@ -17,6 +19,7 @@ use bytes::Bytes;
 use ingest::encode::{ParquetOptions, encode_parquet};
 use ingest::storage::{Lake, TableKind};
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use parquet::bloom_filter::Sbbf;
 use schemas::columns;
 
 /// One file that holds erased rows.
@@ -48,6 +51,9 @@ pub async fn plan_partition(
         kept: Vec::new(),
     };
     for file in &partition.files {
+        if partition.table != TableKind::Quarantine && !may_hold(lake, file, matcher).await? {
+            continue;
+        }
         let bytes = read(lake, file).await?;
         let rows = read_rows(&[(file.path.clone(), bytes)], schema)?;
         let keep = keep_mask(&rows, partition.table, matcher)?;
@@ -62,6 +68,45 @@ pub async fn plan_partition(
         }
     }
     Ok((!plan.files.is_empty()).then_some(plan))
+}
+
+/// Whether a file may hold a row of an erased uuid, from its footer and its bloom filters on
+/// `event_uuid` (a few ranged reads instead of the whole file). Without filters, or with more
+/// uuids than are worth probing one by one, it may.
+async fn may_hold(lake: &Lake, file: &DataFile, matcher: &Matcher) -> Result<bool, QueryError> {
+    const MAX_PROBES: usize = 1_000;
+    if matcher.uuids.len() > MAX_PROBES {
+        return Ok(true);
+    }
+    let metadata = footer(lake, file).await?;
+    let Some(column) = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == columns::EVENT_UUID)
+    else {
+        return Ok(true);
+    };
+    let path = lake.path(&file.path);
+    for row_group in metadata.row_groups() {
+        let chunk = row_group.column(column);
+        let (Some(offset), Some(length)) = (chunk.bloom_filter_offset(), chunk.bloom_filter_length()) else {
+            return Ok(true);
+        };
+        let (start, end) = (offset.max(0) as u64, offset.max(0) as u64 + length.max(0) as u64);
+        let bytes = lake
+            .store
+            .get_range(&path, start..end)
+            .await
+            .map_err(|e| QueryError::Store(format!("reading the bloom filter of {}: {e}", file.path)))?;
+        let filter = Sbbf::from_bytes(&bytes)
+            .map_err(|e| QueryError::Store(format!("reading the bloom filter of {}: {e}", file.path)))?;
+        if matcher.uuids.keys().any(|uuid| filter.check(uuid.as_str())) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// `true` for the rows that stay.
