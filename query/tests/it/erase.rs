@@ -186,7 +186,7 @@ async fn erasing_a_uuid_removes_every_copy_and_keeps_it_out() {
         assert_eq!(report.counts().failed, 0);
     }
     let report = later
-        .process(&[resend.clone()], NOW + 3_000_000)
+        .process(std::slice::from_ref(&resend), NOW + 3_000_000)
         .await
         .expect("re-send");
     assert_eq!(report.outcomes, [RecordOutcome::ErasedResend]);
