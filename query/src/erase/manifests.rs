@@ -9,7 +9,7 @@
 
 use super::matcher::Matcher;
 use crate::error::QueryError;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use ingest::batch::files::{ManifestRows, encode_files};
 use ingest::batch::{BatchProcessor, ProcessorConfig};
 use ingest::decode;
@@ -25,13 +25,19 @@ use schemas::tables::Tables;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-/// Whether a manifest record is erased: valid events by uuid, invalid ones by raw bytes.
+/// Whether a manifest record is erased: valid events by uuid, invalid ones by raw bytes. A
+/// record is decoded only if it can hold an erased uuid: when its bytes contain one, or a
+/// backslash (a JSON escape could spell one).
 fn erases(matcher: &Matcher, role: &RoleDoc, data: &[u8]) -> bool {
     match role {
-        RoleDoc::Event | RoleDoc::Duplicate(_) => match decode::decode(data) {
-            Ok(event) => matcher.erases_uuid(&event.event_uuid),
-            Err(_) => matcher.erases_raw(data),
-        },
+        RoleDoc::Event | RoleDoc::Duplicate(_) => {
+            let candidate = memchr::memchr(b'\\', data).is_some() || matcher.erases_raw(data);
+            candidate
+                && match decode::decode(data) {
+                    Ok(event) => matcher.erases_uuid(&event.event_uuid),
+                    Err(_) => matcher.erases_raw(data),
+                }
+        }
         RoleDoc::Quarantine => matcher.erases_raw(data),
     }
 }
@@ -45,7 +51,8 @@ pub struct Scrubbed {
     pub original: ManifestDoc,
 }
 
-/// Every committed manifest with erased records; rewritten unless `dry_run`.
+/// Every committed manifest with erased records; rewritten unless `dry_run`. Manifests are
+/// read 16 at a time (there are thousands a day, until lifecycle expiry).
 pub async fn scrub(lake: &Lake, matcher: &Matcher, dry_run: bool) -> Result<Vec<Scrubbed>, QueryError> {
     let prefix = lake.path(&format!("{}/batches", Layout::LEDGER));
     let objects: Vec<_> = lake
@@ -54,46 +61,58 @@ pub async fn scrub(lake: &Lake, matcher: &Matcher, dry_run: bool) -> Result<Vec<
         .try_collect()
         .await
         .map_err(|e| QueryError::Store(format!("listing {prefix}: {e}")))?;
-    let mut scrubbed = Vec::new();
-    for meta in objects {
-        let relative = lake.relative(&meta.location).to_owned();
-        let Some(batch) = relative
-            .rsplit('/')
-            .next()
-            .and_then(|name| name.strip_suffix(".manifest"))
-            .and_then(BatchId::parse)
-        else {
-            continue;
-        };
-        let bytes = match lake.store.get(&meta.location).await {
-            Ok(got) => got.bytes().await.map_err(|e| QueryError::Store(e.to_string()))?,
-            Err(object_store::Error::NotFound { .. }) => continue,
-            Err(e) => return Err(QueryError::Store(format!("reading {relative}: {e}"))),
-        };
-        if document::manifest_status(&bytes, &relative)? != BatchStatus::Committed {
-            continue;
-        }
-        let original = document::decode_manifest(&bytes, &relative)?;
-        let mut kept = original.clone();
-        kept.records.retain(|r| !erases(matcher, &r.role, &r.data.0));
-        let records_erased = (original.records.len() - kept.records.len()) as u64;
-        if records_erased == 0 {
-            continue;
-        }
-        if !dry_run {
-            let body = document::encode_manifest(&kept)?;
-            lake.store
-                .put(&meta.location, PutPayload::from(body))
-                .await
-                .map_err(|e| QueryError::Store(format!("rewriting {relative}: {e}")))?;
-        }
-        scrubbed.push(Scrubbed {
-            batch,
-            records_erased,
-            original,
-        });
-    }
+    let found: Vec<Option<Scrubbed>> = futures::stream::iter(objects)
+        .map(|meta| scrub_one(lake, meta.location, matcher, dry_run))
+        .buffer_unordered(16)
+        .try_collect()
+        .await?;
+    let mut scrubbed: Vec<Scrubbed> = found.into_iter().flatten().collect();
+    scrubbed.sort_by(|a, b| a.batch.cmp(&b.batch));
     Ok(scrubbed)
+}
+
+async fn scrub_one(
+    lake: &Lake,
+    location: object_store::path::Path,
+    matcher: &Matcher,
+    dry_run: bool,
+) -> Result<Option<Scrubbed>, QueryError> {
+    let relative = lake.relative(&location).to_owned();
+    let Some(batch) = relative
+        .rsplit('/')
+        .next()
+        .and_then(|name| name.strip_suffix(".manifest"))
+        .and_then(BatchId::parse)
+    else {
+        return Ok(None);
+    };
+    let bytes = match lake.store.get(&location).await {
+        Ok(got) => got.bytes().await.map_err(|e| QueryError::Store(e.to_string()))?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(QueryError::Store(format!("reading {relative}: {e}"))),
+    };
+    if document::manifest_status(&bytes, &relative)? != BatchStatus::Committed {
+        return Ok(None);
+    }
+    let original = document::decode_manifest(&bytes, &relative)?;
+    let mut kept = original.clone();
+    kept.records.retain(|r| !erases(matcher, &r.role, &r.data.0));
+    let records_erased = (original.records.len() - kept.records.len()) as u64;
+    if records_erased == 0 {
+        return Ok(None);
+    }
+    if !dry_run {
+        let body = document::encode_manifest(&kept)?;
+        lake.store
+            .put(&location, PutPayload::from(body))
+            .await
+            .map_err(|e| QueryError::Store(format!("rewriting {relative}: {e}")))?;
+    }
+    Ok(Some(Scrubbed {
+        batch,
+        records_erased,
+        original,
+    }))
 }
 
 /// Waits until every batch that committed to these chains within the lease is committed or
