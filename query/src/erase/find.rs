@@ -91,6 +91,11 @@ pub async fn find(
                 .insert(day.value(row));
         }
     }
+    // A listed uuid with no row in events or duplicates may still be in quarantine or in a
+    // manifest: it is erased there too (it has no ledger claim to mark).
+    for uuid in listed {
+        uuids.entry(uuid.clone()).or_default();
+    }
     let literals = predicate.map(predicate_literals).unwrap_or_default();
     found.matcher = Matcher::new(uuids, literals);
     Ok(found)

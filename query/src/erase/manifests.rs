@@ -61,8 +61,9 @@ pub async fn scrub(lake: &Lake, matcher: &Matcher, dry_run: bool) -> Result<Vec<
         .try_collect()
         .await
         .map_err(|e| QueryError::Store(format!("listing {prefix}: {e}")))?;
+    let matcher = std::sync::Arc::new(matcher.clone());
     let found: Vec<Option<Scrubbed>> = futures::stream::iter(objects)
-        .map(|meta| scrub_one(lake, meta.location, matcher, dry_run))
+        .map(|meta| scrub_one(lake, meta.location, matcher.clone(), dry_run))
         .buffer_unordered(16)
         .try_collect()
         .await?;
@@ -74,7 +75,7 @@ pub async fn scrub(lake: &Lake, matcher: &Matcher, dry_run: bool) -> Result<Vec<
 async fn scrub_one(
     lake: &Lake,
     location: object_store::path::Path,
-    matcher: &Matcher,
+    matcher: std::sync::Arc<Matcher>,
     dry_run: bool,
 ) -> Result<Option<Scrubbed>, QueryError> {
     let relative = lake.relative(&location).to_owned();
@@ -94,13 +95,30 @@ async fn scrub_one(
     if document::manifest_status(&bytes, &relative)? != BatchStatus::Committed {
         return Ok(None);
     }
-    let original = document::decode_manifest(&bytes, &relative)?;
-    let mut kept = original.clone();
-    kept.records.retain(|r| !erases(matcher, &r.role, &r.data.0));
-    let records_erased = (original.records.len() - kept.records.len()) as u64;
+    // Decoding and matching is CPU work: off the async threads, on every core.
+    let path = relative.clone();
+    let decoded = tokio::task::spawn_blocking(move || -> Result<_, QueryError> {
+        let original = document::decode_manifest(&bytes, &path)?;
+        let erased: Vec<bool> = original
+            .records
+            .iter()
+            .map(|r| erases(&matcher, &r.role, &r.data.0))
+            .collect();
+        Ok((original, erased))
+    })
+    .await
+    .map_err(|e| QueryError::Store(format!("reading {relative}: {e}")))?;
+    let (original, erased) = decoded?;
+    let records_erased = erased.iter().filter(|&&e| e).count() as u64;
     if records_erased == 0 {
         return Ok(None);
     }
+    let mut kept = original.clone();
+    let mut index = 0;
+    kept.records.retain(|_| {
+        index += 1;
+        !erased[index - 1]
+    });
     if !dry_run {
         let body = document::encode_manifest(&kept)?;
         lake.store

@@ -1,7 +1,7 @@
 //! What an erasure removes, as a value: the erased uuids (every row and record of them, in
 //! every table and manifest) and the string literals of its predicate (a quarantined record
 //! has no columns, so it matches when its raw bytes contain an erased uuid or one of those
-//! literals, byte for byte). Pure: no I/O.
+//! literals as a whole JSON string, quotes included, byte for byte). Pure: no I/O.
 
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
@@ -12,21 +12,30 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 pub const MIN_LITERAL_BYTES: usize = 4;
 
 /// The erased uuids with the dates (`created_at`) they were found under, and the literals.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Matcher {
     /// uuid -> the partition dates (days since the epoch) it has rows under.
     pub uuids: BTreeMap<String, BTreeSet<i32>>,
     pub literals: Vec<String>,
     uuid_set: HashSet<String>,
+    /// Every uuid and literal between double quotes, as raw JSON spells a string, as searchers
+    /// built once (building one costs more than a search in a short record).
+    quoted: Vec<memchr::memmem::Finder<'static>>,
 }
 
 impl Matcher {
     pub fn new(uuids: BTreeMap<String, BTreeSet<i32>>, literals: Vec<String>) -> Self {
         let uuid_set = uuids.keys().cloned().collect();
+        let quoted = uuids
+            .keys()
+            .chain(&literals)
+            .map(|text| memchr::memmem::Finder::new(format!("\"{text}\"").as_bytes()).into_owned())
+            .collect();
         Matcher {
             uuids,
             literals,
             uuid_set,
+            quoted,
         }
     }
 
@@ -39,13 +48,10 @@ impl Matcher {
         self.uuid_set.contains(uuid)
     }
 
-    /// Whether a record's raw bytes (quarantine) carry an erased uuid or a literal.
+    /// Whether a record's raw bytes (quarantine) carry an erased uuid or a literal as a whole
+    /// JSON string (`"account-1"`, so that `"account-10"` does not match).
     pub fn erases_raw(&self, raw: &[u8]) -> bool {
-        self.uuids
-            .keys()
-            .map(String::as_bytes)
-            .chain(self.literals.iter().map(String::as_bytes))
-            .any(|needle| memchr::memmem::find(raw, needle).is_some())
+        self.quoted.iter().any(|finder| finder.find(raw).is_some())
     }
 
     /// The ledger's key of a uuid (MD5 of its text, as the writer hashes it).
@@ -96,5 +102,9 @@ mod tests {
         assert!(m.erases_raw(br#"{"event_uuid":"0f8e-uuid""#));
         assert!(m.erases_raw(br#"{"account_id":"a-123"}"#));
         assert!(!m.erases_raw(br#"{"account_id":"a-124"}"#));
+        assert!(
+            !m.erases_raw(br#"{"account_id":"a-1234"}"#),
+            "a whole string, not a prefix"
+        );
     }
 }

@@ -151,6 +151,11 @@ pub async fn erase(
         let recent = manifests::settle(&mut ledger, &chains, options.lease, now_millis).await?;
         let scrubbed = manifests::scrub(lake, &matcher, false).await?;
         count_manifests(&scrubbed, &mut summary);
+        // Only a batch that held an erased record can write one late.
+        let recent = recent
+            .into_iter()
+            .filter(|batch| scrubbed.iter().any(|s| &s.batch == batch))
+            .collect();
         partition_dirs.extend(manifests::roll_forward(lake, registry, &recent, &scrubbed).await?);
         progress(3, STEPS);
     } else if !matcher.is_empty() {

@@ -4,7 +4,7 @@ use super::EraseSummary;
 use super::audit::AuditEntry;
 use crate::error::QueryError;
 use crate::reports::{Report, Section};
-use arrow::array::{ArrayRef, Int64Array, StringArray};
+use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::RecordBatch;
 use ingest::storage::TableKind;
@@ -75,17 +75,20 @@ impl EraseSummary {
 /// `lakeq erasures`: one row per audit entry.
 pub fn audit_report(entries: &[AuditEntry]) -> Result<Report, QueryError> {
     let e = entries;
-    let finished: ArrayRef = Arc::new(Int64Array::from_iter(e.iter().map(|x| x.finished_at_millis)));
+    let time = |values: Vec<Option<i64>>| -> ArrayRef {
+        Arc::new(TimestampMillisecondArray::from(values).with_timezone("UTC"))
+    };
     let rows = batch(vec![
         ("erasure_id", texts(e.iter().map(|x| x.erasure_id.as_str()))),
         ("status", texts(e.iter().map(|x| x.status.as_str()))),
         (
-            "started_at_millis",
-            Arc::new(Int64Array::from_iter_values(
-                e.iter().map(|x| x.started_at_millis),
-            )),
+            "started_at",
+            time(e.iter().map(|x| Some(x.started_at_millis)).collect()),
         ),
-        ("finished_at_millis", finished),
+        (
+            "finished_at",
+            time(e.iter().map(|x| x.finished_at_millis).collect()),
+        ),
         ("reason", texts(e.iter().map(|x| x.reason.as_str()))),
         (
             "predicate_sha256",
