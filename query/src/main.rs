@@ -101,6 +101,7 @@ enum Command {
         takeover_after: u64,
     },
     /// Erase a person's events from every table and keep them out (GDPR Art. 17)
+    #[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["predicate", "uuids"])))]
     Erase {
         /// SQL predicate over the columns of events and duplicates, e.g. "account_id = 'a-123'"
         #[arg(long = "where", value_name = "PREDICATE")]
@@ -435,13 +436,19 @@ async fn lake_command(cli: &Cli, lake: &Lake, registry: &Registry) -> anyhow::Re
                 },
                 takeover_millis: (*takeover_after as i64).saturating_mul(1000),
             };
-            let summary = erase(lake, registry, &options, display::now_millis(), &mut |_, _| {})
-                .await
-                .context("erasure stopped; run the same command again to finish it")?;
+            let summary = match erase(lake, registry, &options, display::now_millis(), &mut |_, _| {}).await {
+                Ok(summary) => summary,
+                Err(e) if e.is_usage() => return Err(e.into()),
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context("erasure stopped; run the same command again to finish it"));
+                }
+            };
             print!("{}", render_report(&summary.report()?, cli.format)?);
             if summary.partitions_busy > 0 {
                 eprintln!(
-                    "error: {} partitions were held by a compaction or another erasure; run the same command again",
+                    "error: {} partitions are held by a compaction or erasure; run the same command again once it ends \
+                     (an interrupted one is taken over after --takeover-after, 900 s; pass --takeover-after 0 if none is running)",
                     summary.partitions_busy
                 );
                 return Ok(1);
@@ -458,8 +465,12 @@ async fn lake_command(cli: &Cli, lake: &Lake, registry: &Registry) -> anyhow::Re
 
 /// `--uuids FILE`: one uuid a line; blank lines and `#` comments skipped.
 fn read_uuids(path: &Path) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("--uuids {}: cannot read the file", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        QueryError::Usage(format!(
+            "--uuids {}: cannot read the file ({e}); pass a file of event_uuid values, one a line",
+            path.display()
+        ))
+    })?;
     Ok(text
         .lines()
         .map(str::trim)

@@ -34,6 +34,7 @@ pub async fn find(
 ) -> Result<Found, QueryError> {
     let mut conditions = Vec::new();
     if let Some(predicate) = predicate {
+        check_predicate(predicate)?;
         conditions.push(format!("({predicate})"));
     }
     if !listed.is_empty() && listed.len() <= INLINE_UUIDS {
@@ -64,9 +65,10 @@ pub async fn find(
         )
     };
     let sql = format!("{} UNION ALL {}", select("events"), select("duplicates"));
-    let batches = session.ctx.sql(&sql).await?.collect().await;
+    // Through the session's statement runner: an unknown column is named with close matches.
+    let batches = session.run_statements(&sql).await;
     session.ctx.deregister_table(LISTED)?;
-    let batches = batches?;
+    let batches: Vec<RecordBatch> = batches?.into_iter().flatten().collect();
     let mut found = Found::default();
     let mut uuids: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
     for batch in &batches {
@@ -99,6 +101,27 @@ pub async fn find(
     let literals = predicate.map(predicate_literals).unwrap_or_default();
     found.matcher = Matcher::new(uuids, literals);
     Ok(found)
+}
+
+/// The predicate alone must be one SQL expression (so it cannot close the query around it),
+/// with the parser's message about the predicate itself when it is not.
+fn check_predicate(predicate: &str) -> Result<(), QueryError> {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    use datafusion::sql::sqlparser::tokenizer::Token;
+    let bad = |message: String| {
+        QueryError::Usage(format!(
+            "--where {predicate:?} is not one SQL predicate: {message}; write one such as account_id = 'a-123'"
+        ))
+    };
+    let mut parser = Parser::new(&GenericDialect {})
+        .try_with_sql(predicate)
+        .map_err(|e| bad(e.to_string()))?;
+    parser.parse_expr().map_err(|e| bad(e.to_string()))?;
+    match parser.peek_token().token {
+        Token::EOF => Ok(()),
+        token => Err(bad(format!("unexpected {token} after the expression"))),
+    }
 }
 
 /// `YYYY-MM-DD` of a day number, as the partition directories spell it.

@@ -176,7 +176,8 @@ pub async fn erase(
         .await?;
     }
     progress(4, STEPS);
-    if !options.dry_run && !matcher.is_empty() {
+    // Recorded even when nothing matched: the request was answered.
+    if !options.dry_run {
         audit.status = if summary.partitions_busy == 0 {
             "finished"
         } else {

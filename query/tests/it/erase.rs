@@ -282,7 +282,7 @@ async fn erasing_by_a_declared_field_takes_its_events_and_quarantined_mentions()
 }
 
 #[tokio::test]
-async fn a_mistyped_predicate_is_refused_before_anything_changes() {
+async fn a_mistyped_predicate_is_refused_and_an_empty_request_is_recorded() {
     let lake = Lake::open("memory://", &StoreOptions::default()).expect("lake");
     build_lake(&lake, &records(400, 23), 200).await;
     let before = rows_by_partition(&lake).await;
@@ -299,6 +299,23 @@ async fn a_mistyped_predicate_is_refused_before_anything_changes() {
     assert!(error.to_string().contains("--max-rows"), "{error}");
     assert!(run(&lake, &options()).await.is_err(), "no predicate and no uuids");
     assert_eq!(rows_by_partition(&lake).await, before);
+    assert!(audit::list(&lake).await.expect("audit").is_empty());
+
+    // A request for an event the lake never had changes nothing, and is recorded.
+    let nothing = run(
+        &lake,
+        &EraseOptions {
+            uuids: vec!["00000000-0000-4000-8000-000000000000".into()],
+            ..options()
+        },
+    )
+    .await
+    .expect("erase");
+    assert!(nothing.files.is_empty() && nothing.chains_marked == 0);
+    assert_eq!(rows_by_partition(&lake).await, before);
+    let entries = audit::list(&lake).await.expect("audit");
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].status, "finished");
 }
 
 #[tokio::test]

@@ -73,6 +73,19 @@ fn lake_rows(dir: &Path) -> Vec<Case> {
             "a date that is not YYYY-MM-DD",
             &["--lake", &lake, "compact", "--date", "2026/01/01"],
         ),
+        lakeq("erase with nothing to erase", &["--lake", &lake, "erase"]),
+        lakeq(
+            "erase with a uuid file that is not there",
+            &["--lake", &lake, "erase", "--uuids", "/nonexistent/uuids.txt"],
+        ),
+        lakeq(
+            "erase with a predicate that does not parse",
+            &["--lake", &lake, "erase", "--where", "account_id = = 'x'"],
+        ),
+        lakeq(
+            "erase with a column no table has",
+            &["--lake", &lake, "erase", "--where", "acount_id = 'x'"],
+        ),
         lakeq("an unknown command", &["--lake", &lake, "sqll"]),
     ]
 }
