@@ -26,7 +26,9 @@ pub struct Found {
     pub rows: u64,
 }
 
-/// Runs the predicate (and/or the listed uuids) over `events` and `duplicates`.
+/// Runs the predicate (and/or the listed uuids) over `events` and `duplicates`, then finds
+/// every row of the uuids it matched, wherever they are (a copy whose payload the predicate
+/// does not match is erased too).
 pub async fn find(
     session: &LakeSession,
     predicate: Option<&str>,
@@ -37,27 +39,64 @@ pub async fn find(
         check_predicate(predicate)?;
         conditions.push(format!("({predicate})"));
     }
-    if !listed.is_empty() && listed.len() <= INLINE_UUIDS {
-        // Literals, so DataFusion prunes row groups by statistics and bloom filters.
-        let quoted: Vec<String> = listed
-            .iter()
-            .map(|u| format!("'{}'", u.replace('\'', "''")))
-            .collect();
-        conditions.push(format!("event_uuid IN ({})", quoted.join(", ")));
-    } else if !listed.is_empty() {
-        let schema = Arc::new(Schema::new(vec![Field::new("event_uuid", DataType::Utf8, false)]));
-        let uuids = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(listed.to_vec()))])?;
-        let table = MemTable::try_new(schema, vec![vec![uuids]])?;
-        session.ctx.deregister_table(LISTED)?;
-        session.ctx.register_table(LISTED, Arc::new(table))?;
-        conditions.push(format!("event_uuid IN (SELECT event_uuid FROM {LISTED})"));
+    if !listed.is_empty() {
+        conditions.push(uuid_condition(session, listed)?);
     }
     if conditions.is_empty() {
         return Err(QueryError::Usage(
             "erase needs --where PREDICATE or --uuids FILE (or both)".into(),
         ));
     }
-    let condition = conditions.join(" OR ");
+    let mut found = Found::default();
+    let mut uuids: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
+    found.rows = select(
+        session,
+        &conditions.join(" OR "),
+        &mut uuids,
+        &mut found.partitions,
+    )
+    .await?;
+    if predicate.is_some() && !uuids.is_empty() {
+        let all: Vec<String> = uuids.keys().cloned().collect();
+        let condition = uuid_condition(session, &all)?;
+        select(session, &condition, &mut uuids, &mut found.partitions).await?;
+    }
+    // A listed uuid with no row in events or duplicates may still be in quarantine or in a
+    // manifest: it is erased there too (it has no ledger claim to mark).
+    for uuid in listed {
+        uuids.entry(uuid.clone()).or_default();
+    }
+    let literals = predicate.map(predicate_literals).unwrap_or_default();
+    found.matcher = Matcher::new(uuids, literals);
+    Ok(found)
+}
+
+/// `event_uuid IN (...)`: literals up to [`INLINE_UUIDS`] (so DataFusion prunes row groups by
+/// statistics and bloom filters), a registered table of them beyond.
+fn uuid_condition(session: &LakeSession, uuids: &[String]) -> Result<String, QueryError> {
+    if uuids.len() <= INLINE_UUIDS {
+        let quoted: Vec<String> = uuids
+            .iter()
+            .map(|u| format!("'{}'", u.replace('\'', "''")))
+            .collect();
+        return Ok(format!("event_uuid IN ({})", quoted.join(", ")));
+    }
+    let schema = Arc::new(Schema::new(vec![Field::new("event_uuid", DataType::Utf8, false)]));
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(uuids.to_vec()))])?;
+    let table = MemTable::try_new(schema, vec![vec![batch]])?;
+    session.ctx.deregister_table(LISTED)?;
+    session.ctx.register_table(LISTED, Arc::new(table))?;
+    Ok(format!("event_uuid IN (SELECT event_uuid FROM {LISTED})"))
+}
+
+/// The rows of events and duplicates that meet `condition`: their uuids with their dates, and
+/// their partition directories. Returns how many rows met it.
+async fn select(
+    session: &LakeSession,
+    condition: &str,
+    uuids: &mut BTreeMap<String, BTreeSet<i32>>,
+    partitions: &mut BTreeSet<String>,
+) -> Result<u64, QueryError> {
     let select = |table: &str| {
         format!(
             "SELECT '{table}' AS tbl, event_uuid, event_type, CAST(date AS INT) AS day \
@@ -69,20 +108,19 @@ pub async fn find(
     let batches = session.run_statements(&sql).await;
     session.ctx.deregister_table(LISTED)?;
     let batches: Vec<RecordBatch> = batches?.into_iter().flatten().collect();
-    let mut found = Found::default();
-    let mut uuids: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
+    let mut rows = 0;
     for batch in &batches {
         let table = batch.column(0).as_string::<i32>();
         let uuid = batch.column(1).as_string::<i32>();
         let event_type = batch.column(2).as_string::<i32>();
         let day = batch.column(3).as_primitive::<Int32Type>();
         for row in 0..batch.num_rows() {
-            found.rows += 1;
+            rows += 1;
             if uuid.is_null(row) || day.is_null(row) {
                 continue;
             }
             let date = date_text(day.value(row));
-            found.partitions.insert(format!(
+            partitions.insert(format!(
                 "{}/event_type={}/date={date}",
                 table.value(row),
                 event_type.value(row)
@@ -93,14 +131,7 @@ pub async fn find(
                 .insert(day.value(row));
         }
     }
-    // A listed uuid with no row in events or duplicates may still be in quarantine or in a
-    // manifest: it is erased there too (it has no ledger claim to mark).
-    for uuid in listed {
-        uuids.entry(uuid.clone()).or_default();
-    }
-    let literals = predicate.map(predicate_literals).unwrap_or_default();
-    found.matcher = Matcher::new(uuids, literals);
-    Ok(found)
+    Ok(rows)
 }
 
 /// The predicate alone must be one SQL expression (so it cannot close the query around it),

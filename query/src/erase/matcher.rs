@@ -3,8 +3,9 @@
 //! has no columns, so it matches when its raw bytes contain an erased uuid or one of those
 //! literals as a whole JSON string, quotes included, byte for byte). Pure: no I/O.
 
+use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr, Value};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use datafusion::sql::sqlparser::parser::Parser;
 use md5::{Digest, Md5};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -60,25 +61,86 @@ impl Matcher {
     }
 }
 
-/// The string literals of a SQL predicate (`'...'`), at least [`MIN_LITERAL_BYTES`] long.
+/// Columns whose values say nothing about a person: a literal compared with one of them would
+/// erase unrelated quarantined records (`date >= '2026-01-01'`).
+const NOT_PERSONAL: [&str; 7] = [
+    "date",
+    "event_type",
+    "event_subtype",
+    "event_name",
+    "created_at",
+    "created_datetime",
+    "arrival_time",
+];
+
+/// The string literals (at least [`MIN_LITERAL_BYTES`] long) that the predicate compares for
+/// equality with a column (`col = 'x'`, `col IN ('x', 'y')`) under AND and OR, except the
+/// columns in [`NOT_PERSONAL`]; a literal under NOT, `<>`, `LIKE` or a range is not taken.
 pub fn predicate_literals(predicate: &str) -> Vec<String> {
-    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, predicate).tokenize() else {
+    let Ok(expr) = Parser::new(&GenericDialect {})
+        .try_with_sql(predicate)
+        .and_then(|mut p| p.parse_expr())
+    else {
         return Vec::new();
     };
-    let mut literals: Vec<String> = tokens
-        .into_iter()
-        .filter_map(|token| match token {
-            Token::SingleQuotedString(text)
-            | Token::DoubleQuotedString(text)
-            | Token::NationalStringLiteral(text)
-            | Token::EscapedStringLiteral(text) => Some(text),
-            _ => None,
-        })
-        .filter(|text| text.len() >= MIN_LITERAL_BYTES)
-        .collect();
+    let mut literals = Vec::new();
+    collect(&expr, &mut literals);
+    literals.retain(|text| text.len() >= MIN_LITERAL_BYTES);
     literals.sort();
     literals.dedup();
     literals
+}
+
+fn collect(expr: &Expr, out: &mut Vec<String>) {
+    match expr {
+        Expr::Nested(inner) => collect(inner, out),
+        Expr::BinaryOp { left, op, right } => match op {
+            BinaryOperator::And | BinaryOperator::Or => {
+                collect(left, out);
+                collect(right, out);
+            }
+            BinaryOperator::Eq => {
+                for (column, value) in [(left, right), (right, left)] {
+                    if personal_column(column)
+                        && let Some(text) = string(value)
+                    {
+                        out.push(text);
+                    }
+                }
+            }
+            _ => {}
+        },
+        Expr::InList {
+            expr,
+            list,
+            negated: false,
+        } if personal_column(expr) => out.extend(list.iter().filter_map(string)),
+        _ => {}
+    }
+}
+
+fn personal_column(expr: &Expr) -> bool {
+    let name = match expr {
+        Expr::Identifier(ident) => &ident.value,
+        Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(ident) => &ident.value,
+            None => return false,
+        },
+        _ => return false,
+    };
+    !NOT_PERSONAL.iter().any(|c| c.eq_ignore_ascii_case(name))
+}
+
+fn string(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Value(value) => match &value.value {
+            Value::SingleQuotedString(text)
+            | Value::EscapedStringLiteral(text)
+            | Value::NationalStringLiteral(text) => Some(text.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -92,6 +154,14 @@ mod tests {
             ["a-123", "it's here"]
         );
         assert!(predicate_literals("event_uuid = ").is_empty());
+        // Dates, event names, negations and ranges say nothing about a person.
+        assert_eq!(
+            predicate_literals(
+                "(user_id = 'u-123' AND date >= '2026-01-01') AND event_name = 'account:created' \
+                 AND NOT (email = 'x@y.z') AND country <> 'FR' AND e.user_id = 'u-456'"
+            ),
+            ["u-123", "u-456"]
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod rewrite;
 
 use crate::compact::journal::{Recovery, leftover};
 use crate::error::QueryError;
-use crate::files::{TABLES, partitions};
+use crate::files::partitions;
 use crate::session::LakeSession;
 use audit::AuditEntry;
 use ingest::encode::ParquetOptions;
@@ -267,7 +267,9 @@ async fn rewrite_tables(
     summary: &mut EraseSummary,
 ) -> Result<(), QueryError> {
     let tables = Tables::new(registry);
-    for table in TABLES {
+    // Events last: a crash part way leaves the rows the predicate matched (the events) to be
+    // found again by the rerun, which then erases their other copies too.
+    for table in [TableKind::Quarantine, TableKind::Duplicates, TableKind::Events] {
         let schema = match table {
             TableKind::Events => tables.events.clone(),
             TableKind::Duplicates => tables.duplicates.clone(),

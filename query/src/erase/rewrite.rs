@@ -26,6 +26,9 @@ use schemas::columns;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FilePlan {
     pub file: String,
+    /// Its size when it was read: checked again once the partition is locked.
+    #[serde(skip)]
+    pub size: u64,
     pub rows_before: u64,
     pub rows_erased: u64,
 }
@@ -61,6 +64,7 @@ pub async fn plan_partition(
         if erased > 0 {
             plan.files.push(FilePlan {
                 file: file.path.clone(),
+                size: file.size,
                 rows_before: rows.num_rows() as u64,
                 rows_erased: erased,
             });
@@ -170,6 +174,19 @@ pub async fn apply(
     };
     if !journal.create(lake).await? {
         return Ok(false);
+    }
+    // Read before the lock: a compaction that finished in between replaced the files, and
+    // rewriting what was read would bring its rows back. Let go; the next run plans again.
+    for file in &plan.files {
+        let unchanged = match lake.store.head(&lake.path(&file.file)).await {
+            Ok(meta) => meta.size == file.size,
+            Err(object_store::Error::NotFound { .. }) => false,
+            Err(e) => return Err(QueryError::Store(format!("head {}: {e}", file.file))),
+        };
+        if !unchanged {
+            journal.undo(lake).await?;
+            return Ok(false);
+        }
     }
     for (name, bytes) in outputs {
         put_create(lake, &name, bytes).await?;
