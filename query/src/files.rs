@@ -110,6 +110,16 @@ pub async fn footer(lake: &Lake, file: &DataFile) -> Result<ParquetMetaData, Que
     }
 }
 
+/// Every object under a prefix relative to the lake root.
+pub async fn list(lake: &Lake, relative: &str) -> Result<Vec<object_store::ObjectMeta>, QueryError> {
+    let prefix = lake.path(relative);
+    lake.store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| QueryError::Store(format!("listing {prefix}: {e}")))
+}
+
 /// Whether the object exists.
 pub async fn exists(lake: &Lake, relative: &str) -> Result<bool, QueryError> {
     match lake.store.head(&lake.path(relative)).await {

@@ -7,7 +7,6 @@
 use crate::error::QueryError;
 use crate::files::exists;
 use bytes::Bytes;
-use futures::TryStreamExt;
 use ingest::storage::{Lake, Layout};
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
@@ -98,13 +97,7 @@ impl Journal {
 
 /// Every journal left in the lake.
 pub async fn leftover(lake: &Lake) -> Result<Vec<Journal>, QueryError> {
-    let prefix = lake.path(Layout::COMPACTIONS);
-    let objects: Vec<_> = lake
-        .store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|e| QueryError::Store(format!("listing {prefix}: {e}")))?;
+    let objects = crate::files::list(lake, Layout::COMPACTIONS).await?;
     let mut journals = Vec::new();
     for meta in objects {
         let bytes = match lake.store.get(&meta.location).await {

@@ -5,7 +5,6 @@
 //! data work is finished by the next run of the same erasure).
 
 use crate::error::QueryError;
-use futures::TryStreamExt;
 use ingest::storage::Lake;
 use object_store::{ObjectStoreExt, PutPayload};
 use sha2::{Digest, Sha256};
@@ -63,25 +62,13 @@ pub fn predicate_hash(predicate: Option<&str>, listed: &[String]) -> String {
 
 /// Re-sent records of erased events the writers counted (and did not store).
 pub async fn erased_resends(lake: &Lake) -> Result<u64, QueryError> {
-    let prefix = lake.path(ingest::storage::Layout::ERASED_RESENDS);
-    let objects: Vec<_> = lake
-        .store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|e| QueryError::Store(format!("listing {prefix}: {e}")))?;
+    let objects = crate::files::list(lake, ingest::storage::Layout::ERASED_RESENDS).await?;
     Ok(objects.len() as u64)
 }
 
 /// Every audit entry of the lake, oldest first.
 pub async fn list(lake: &Lake) -> Result<Vec<AuditEntry>, QueryError> {
-    let prefix = lake.path(PREFIX);
-    let objects: Vec<_> = lake
-        .store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|e| QueryError::Store(format!("listing {prefix}: {e}")))?;
+    let objects = crate::files::list(lake, PREFIX).await?;
     let mut entries = Vec::new();
     for meta in objects {
         let bytes = lake

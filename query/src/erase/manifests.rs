@@ -54,13 +54,7 @@ pub struct Scrubbed {
 /// Every committed manifest with erased records; rewritten unless `dry_run`. Manifests are
 /// read 16 at a time (there are thousands a day, until lifecycle expiry).
 pub async fn scrub(lake: &Lake, matcher: &Matcher, dry_run: bool) -> Result<Vec<Scrubbed>, QueryError> {
-    let prefix = lake.path(&format!("{}/batches", Layout::LEDGER));
-    let objects: Vec<_> = lake
-        .store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|e| QueryError::Store(format!("listing {prefix}: {e}")))?;
+    let objects = crate::files::list(lake, &format!("{}/batches", Layout::LEDGER)).await?;
     let matcher = std::sync::Arc::new(matcher.clone());
     let found: Vec<Option<Scrubbed>> = futures::stream::iter(objects)
         .map(|meta| scrub_one(lake, meta.location, matcher.clone(), dry_run))
