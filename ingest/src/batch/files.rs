@@ -8,7 +8,7 @@ use crate::encode::{
     DuplicateRow, EventRow, OriginalPointer, ParquetOptions, QuarantineRow, RowEncoder, encode_parquet,
 };
 use crate::error::IngestError;
-use crate::ledger::document::{ManifestDoc, ManifestRecord, OriginalDoc, RecordBytes, RoleDoc};
+use crate::ledger::document::{ManifestDoc, ManifestRecordView, OriginalView, RoleDoc, RoleView};
 use crate::ledger::put_create;
 use crate::source::{SequenceNumber, SourceId};
 use crate::storage::{BatchId, Lake, Layout, TableKind};
@@ -45,7 +45,7 @@ pub struct EncodedFile {
     pub bytes: Bytes,
 }
 
-type PartitionKey = (TableKind, String, PartitionDate);
+type PartitionKey<'r> = (TableKind, &'r str, PartitionDate);
 
 /// Encodes the rows of one batch into its files (synchronous, in memory).
 pub fn encode_files(
@@ -54,8 +54,8 @@ pub fn encode_files(
     rows: &[Row<'_>],
     options: ParquetOptions,
 ) -> Result<Vec<EncodedFile>, IngestError> {
-    let mut events: BTreeMap<PartitionKey, Vec<EventRow<'_>>> = BTreeMap::new();
-    let mut duplicates: BTreeMap<PartitionKey, Vec<DuplicateRow<'_>>> = BTreeMap::new();
+    let mut events: BTreeMap<PartitionKey<'_>, Vec<EventRow<'_>>> = BTreeMap::new();
+    let mut duplicates: BTreeMap<PartitionKey<'_>, Vec<DuplicateRow<'_>>> = BTreeMap::new();
     let mut quarantine: BTreeMap<PartitionDate, Vec<QuarantineRow<'_>>> = BTreeMap::new();
     // Decoding is deterministic, so a committed record decodes to the role it was committed
     // with. If a newer release validates differently, the record is kept in quarantine with
@@ -73,12 +73,12 @@ pub fn encode_files(
         let arrival_date = PartitionDate::from_unix_micros(row.arrival_micros);
         let invalid = match (row.role, row.decoded) {
             (Role::Event, Ok(event)) => {
-                let key = (TableKind::Events, event.event_type.clone(), event.date);
+                let key = (TableKind::Events, event.event_type.as_str(), event.date);
                 events.entry(key).or_default().push(event_row(row, event));
                 continue;
             }
             (Role::Duplicate(original), Ok(event)) => {
-                let key = (TableKind::Duplicates, event.event_type.clone(), event.date);
+                let key = (TableKind::Duplicates, event.event_type.as_str(), event.date);
                 duplicates.entry(key).or_default().push(DuplicateRow {
                     row: event_row(row, event),
                     original,
@@ -121,8 +121,8 @@ pub fn encode_files(
 
 /// The rows of one (table, partition) of a batch: one file.
 enum Partition<'k, 'r> {
-    Events(&'k PartitionKey, &'k [EventRow<'r>]),
-    Duplicates(&'k PartitionKey, &'k [DuplicateRow<'r>]),
+    Events(&'k PartitionKey<'r>, &'k [EventRow<'r>]),
+    Duplicates(&'k PartitionKey<'r>, &'k [DuplicateRow<'r>]),
     Quarantine(PartitionDate, &'k [QuarantineRow<'r>]),
 }
 
@@ -134,20 +134,12 @@ impl Partition<'_, '_> {
         options: ParquetOptions,
     ) -> Result<EncodedFile, IngestError> {
         let (table, event_type, date, rows, record_batch) = match self {
-            Partition::Events((table, event_type, date), rows) => (
-                *table,
-                event_type.as_str(),
-                *date,
-                rows.len(),
-                encoder.events(rows)?,
-            ),
-            Partition::Duplicates((table, event_type, date), rows) => (
-                *table,
-                event_type.as_str(),
-                *date,
-                rows.len(),
-                encoder.duplicates(rows)?,
-            ),
+            Partition::Events((table, event_type, date), rows) => {
+                (*table, *event_type, *date, rows.len(), encoder.events(rows)?)
+            }
+            Partition::Duplicates((table, event_type, date), rows) => {
+                (*table, *event_type, *date, rows.len(), encoder.duplicates(rows)?)
+            }
             Partition::Quarantine(date, rows) => (
                 TableKind::Quarantine,
                 "",
@@ -205,21 +197,21 @@ pub async fn put_files(
         .await
 }
 
-/// The manifest entry of a committed record.
-pub fn manifest_record(source: &SourceId, arrival_micros: i64, data: &[u8], role: &Role) -> ManifestRecord {
-    ManifestRecord {
-        shard: source.shard_id.clone(),
-        sequence: source.sequence.to_string(),
-        arrival_micros,
-        data: RecordBytes(data.to_vec()),
-        role: match role {
-            Role::Event => RoleDoc::Event,
-            Role::Duplicate(p) => RoleDoc::Duplicate(OriginalDoc {
-                original_shard: p.source.shard_id.clone(),
-                original_sequence: p.source.sequence.to_string(),
-                original_file: p.file.clone(),
+/// The manifest entry of a committed row, borrowed from it.
+pub fn manifest_record<'a>(row: &Row<'a>) -> ManifestRecordView<'a> {
+    ManifestRecordView {
+        shard: &row.source.shard_id,
+        sequence: row.source.sequence.as_str(),
+        arrival_micros: row.arrival_micros,
+        data: row.data,
+        role: match row.role {
+            Role::Event => RoleView::Event,
+            Role::Duplicate(p) => RoleView::Duplicate(OriginalView {
+                original_shard: &p.source.shard_id,
+                original_sequence: p.source.sequence.as_str(),
+                original_file: &p.file,
             }),
-            Role::Quarantine => RoleDoc::Quarantine,
+            Role::Quarantine => RoleView::Quarantine,
         },
     }
 }

@@ -50,6 +50,10 @@ impl ParquetOptions {
     }
 }
 
+/// Columns whose every row holds a value of its own: a dictionary would be as long as the
+/// column, so building it (hashing every value) is pure cost and its page pure overhead.
+const UNIQUE_PER_ROW: &[&str] = &[columns::EVENT_UUID, columns::SEQUENCE_NUMBER, columns::RAW];
+
 /// Encodes one record batch as a complete Parquet file.
 pub fn encode_parquet(batch: &RecordBatch, options: ParquetOptions) -> Result<Bytes, IngestError> {
     let zstd = ZstdLevel::try_new(options.zstd_level).map_err(IngestError::encode("Parquet (zstd level)"))?;
@@ -68,6 +72,11 @@ pub fn encode_parquet(batch: &RecordBatch, options: ParquetOptions) -> Result<By
         } else if column.get_buffer_memory_size() < options.uncompressed_below_bytes {
             let path = ColumnPath::from(field.name().as_str());
             props = props.set_column_compression(path, Compression::UNCOMPRESSED);
+        }
+    }
+    for name in UNIQUE_PER_ROW {
+        if batch.schema().field_with_name(name).is_ok() {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(*name), false);
         }
     }
     if batch.schema().field_with_name(columns::EVENT_UUID).is_ok() {

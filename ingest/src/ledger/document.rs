@@ -467,6 +467,45 @@ pub struct ManifestDoc {
     pub records: Vec<ManifestRecord>,
 }
 
+/// A manifest as the writer encodes it: the same `ELB2` bytes as [`ManifestDoc`], borrowed
+/// from the batch instead of copied into owned records first (a batch's manifest holds every
+/// raw record, so the copy was a second pass over megabytes).
+#[derive(Debug, Serialize)]
+pub struct ManifestView<'a> {
+    pub format: u32,
+    pub batch: &'a str,
+    pub writer: &'a str,
+    pub committed_at_millis: i64,
+    pub records: Vec<ManifestRecordView<'a>>,
+}
+
+/// One record of a [`ManifestView`], laid out as [`ManifestRecord`].
+#[derive(Debug, Serialize)]
+pub struct ManifestRecordView<'a> {
+    pub shard: &'a str,
+    pub sequence: &'a str,
+    pub arrival_micros: i64,
+    #[serde(with = "serde_bytes")]
+    pub data: &'a [u8],
+    pub role: RoleView<'a>,
+}
+
+/// [`RoleDoc`], borrowed: the same variants in the same order.
+#[derive(Debug, Serialize)]
+pub enum RoleView<'a> {
+    Event,
+    Duplicate(OriginalView<'a>),
+    Quarantine,
+}
+
+/// [`OriginalDoc`], borrowed.
+#[derive(Debug, Serialize)]
+pub struct OriginalView<'a> {
+    pub original_shard: &'a str,
+    pub original_sequence: &'a str,
+    pub original_file: &'a str,
+}
+
 /// A format-1 manifest: the role was tagged inside each record (`"role": "duplicate", ...`),
 /// a layout only self-describing formats can read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -666,11 +705,24 @@ pub fn encode_legacy_json<T: Serialize>(value: &T) -> Result<Bytes, IngestError>
 }
 
 pub fn encode_manifest(doc: &ManifestDoc) -> Result<Bytes, IngestError> {
-    let body = encode_doc(doc)?;
-    let mut out = Vec::with_capacity(body.len() + 8);
+    Ok(committed_manifest(&[&encode_doc(doc)?]))
+}
+
+/// [`encode_manifest`] of the manifest `view` describes, without building it.
+pub fn encode_manifest_view(view: &ManifestView<'_>) -> Result<Bytes, IngestError> {
+    let plain = postcard::to_stdvec(view).map_err(IngestError::encode("a manifest (postcard)"))?;
+    Ok(committed_manifest(&[BINARY_MAGIC, &compress(&plain)?]))
+}
+
+/// The committed header, then `parts`.
+fn committed_manifest(parts: &[&[u8]]) -> Bytes {
+    let len = parts.iter().map(|p| p.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(HEADER_COMMITTED.len() + len);
     out.extend_from_slice(HEADER_COMMITTED);
-    out.extend_from_slice(&body);
-    Ok(Bytes::from(out))
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    Bytes::from(out)
 }
 
 /// A manifest in format 1, as earlier releases wrote it (upgrade tests, fuzz targets).
@@ -738,6 +790,46 @@ mod tests {
                 },
             ],
         }
+    }
+
+    #[test]
+    fn a_borrowed_manifest_encodes_to_the_same_bytes_as_the_owned_one() {
+        let mut doc = manifest();
+        doc.records.push(ManifestRecord {
+            shard: "shardId-000000000007".into(),
+            sequence: "49590338271490256608559692538361571095921575989136588898".into(),
+            arrival_micros: -4,
+            data: RecordBytes(vec![0; 300]),
+            role: RoleDoc::Quarantine,
+        });
+        let view = ManifestView {
+            format: doc.format,
+            batch: &doc.batch,
+            writer: &doc.writer,
+            committed_at_millis: doc.committed_at_millis,
+            records: doc
+                .records
+                .iter()
+                .map(|r| ManifestRecordView {
+                    shard: &r.shard,
+                    sequence: &r.sequence,
+                    arrival_micros: r.arrival_micros,
+                    data: &r.data.0,
+                    role: match &r.role {
+                        RoleDoc::Event => RoleView::Event,
+                        RoleDoc::Duplicate(o) => RoleView::Duplicate(OriginalView {
+                            original_shard: &o.original_shard,
+                            original_sequence: &o.original_sequence,
+                            original_file: &o.original_file,
+                        }),
+                        RoleDoc::Quarantine => RoleView::Quarantine,
+                    },
+                })
+                .collect(),
+        };
+        let bytes = encode_manifest_view(&view).expect("encode view");
+        assert_eq!(bytes, encode_manifest(&doc).expect("encode doc"));
+        assert_eq!(decode_manifest(&bytes, "m").expect("decode"), doc);
     }
 
     #[test]
