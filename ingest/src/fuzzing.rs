@@ -327,10 +327,15 @@ pub fn check_ledger(data: &[u8]) {
     }
     roundtrip_stored::<CommitDoc>(data);
     roundtrip_stored::<ChainDoc>(data);
+    checkpoint_reads_agree(data);
     // The JSON inside a stored object.
     let framed = zstd::bulk::compress(data, 1).expect("zstd compresses any bytes");
     agree_with_json::<CommitDoc>(data, &framed);
     agree_with_json::<ChainDoc>(data, &framed);
+    checkpoint_reads_agree(&framed);
+    for magic in [document::BINARY_MAGIC, document::ERASURES_MAGIC] {
+        checkpoint_reads_agree(&[magic.as_slice(), &framed].concat());
+    }
     let mut manifest = HEADER_COMMITTED.to_vec();
     manifest.extend_from_slice(&framed);
     let plain = serde_json::from_slice::<LegacyManifestDoc>(data).map(ManifestDoc::from);
@@ -421,10 +426,23 @@ pub fn check_chain(case: &ChainCase) {
     }
 }
 
+/// A stored checkpoint read in place is the state its document gives, and what one way
+/// refuses the other refuses.
+fn checkpoint_reads_agree(stored: &[u8]) {
+    let in_place = ChainState::from_checkpoint(stored, "cp").map(|s| s.to_doc());
+    let through_doc = decode_doc::<ChainDoc>(stored, "cp")
+        .and_then(|doc| ChainState::from_doc(&doc, "cp"))
+        .map(|s| s.to_doc());
+    assert_eq!(in_place.ok(), through_doc.ok());
+}
+
 /// A state's checkpoint, after a trip through its stored bytes; restoring it is lossless.
+/// The state writes the bytes its document encodes to, and reads them back in place.
 fn checkpoint_round_trip(state: &ChainState) -> ChainDoc {
     let doc = state.to_doc();
     let bytes = encode_doc(&doc).expect("encode");
+    assert_eq!(state.checkpoint_bytes().expect("encode in place"), bytes);
+    checkpoint_reads_agree(&bytes);
     let stored: ChainDoc = decode_doc(&bytes, "cp").expect("decode");
     assert_eq!(stored, doc);
     let restored = ChainState::from_doc(&stored, "cp").expect("a written checkpoint loads");

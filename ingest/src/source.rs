@@ -14,15 +14,16 @@ pub struct SequenceNumber(String);
 impl SequenceNumber {
     /// Accepts 1 to 129 decimal digits; leading zeros are dropped so equal numbers are equal.
     pub fn parse(text: &str) -> Option<Self> {
+        Self::canonical(text).map(|digits| SequenceNumber(digits.to_owned()))
+    }
+
+    /// The digits [`SequenceNumber::parse`] keeps of `text`, without allocating.
+    pub fn canonical(text: &str) -> Option<&str> {
         if text.is_empty() || text.len() > 129 || !text.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
         let trimmed = text.trim_start_matches('0');
-        Some(SequenceNumber(if trimmed.is_empty() {
-            "0".into()
-        } else {
-            trimmed.into()
-        }))
+        Some(if trimmed.is_empty() { "0" } else { trimmed })
     }
 
     pub fn from_u64(n: u64) -> Self {

@@ -10,7 +10,10 @@
 //!   the original is still a retry; a re-send is counted, never stored).
 
 use super::claims::ClaimIndex;
-use super::document::{ChainDoc, CheckpointClaim, ClaimDoc, CommitDoc, Hash128};
+use super::document::{
+    self, ChainDoc, CheckpointClaim, CheckpointColumnsIn, CheckpointColumnsOut, ClaimDoc, CommitDoc, Hash128,
+    StoredCheckpoint,
+};
 use crate::error::IngestError;
 use crate::source::{SequenceNumber, SourceId};
 use crate::storage::{BatchId, Layout};
@@ -123,7 +126,11 @@ struct SequenceArena {
 impl SequenceArena {
     /// The bytes a sequence number takes in the arena.
     fn packed_len(sequence: &SequenceNumber) -> usize {
-        1 + sequence.as_str().len().div_ceil(2)
+        Self::packed_digits_len(sequence.as_str())
+    }
+
+    fn packed_digits_len(digits: &str) -> usize {
+        1 + digits.len().div_ceil(2)
     }
 
     /// Whether `extra` more bytes keep every offset within `u32` (about 148 million Kinesis
@@ -135,8 +142,13 @@ impl SequenceArena {
     /// Stores a validated sequence number and returns its offset; the caller checked
     /// [`SequenceArena::has_room`].
     fn push(&mut self, sequence: &SequenceNumber) -> u32 {
+        self.push_digits(sequence.as_str())
+    }
+
+    /// [`SequenceArena::push`] of canonical digits ([`SequenceNumber::canonical`]).
+    fn push_digits(&mut self, digits: &str) -> u32 {
         let offset = u32::try_from(self.bytes.len()).unwrap_or(u32::MAX);
-        let digits = sequence.as_str().as_bytes();
+        let digits = digits.as_bytes();
         // Grown by an eighth at a time, not doubled: the arena is a third of a chain's memory,
         // and doubling would leave up to half of it unused.
         let needed = 1 + digits.len().div_ceil(2);
@@ -154,22 +166,30 @@ impl SequenceArena {
     }
 
     fn get(&self, offset: u32) -> SequenceNumber {
+        let mut buffer = [0u8; MAX_SEQUENCE_DIGITS];
+        // Only parsed (so canonical, all-digit) numbers are pushed.
+        SequenceNumber::parse(self.digits(offset, &mut buffer)).unwrap_or_else(|| SequenceNumber::from_u64(0))
+    }
+
+    /// The digits stored at `offset`, unpacked into `buffer`.
+    fn digits<'b>(&self, offset: u32, buffer: &'b mut [u8; MAX_SEQUENCE_DIGITS]) -> &'b str {
         let start = offset as usize;
-        let len = usize::from(self.bytes[start]);
-        let mut text = String::with_capacity(len);
+        let len = usize::from(self.bytes[start]).min(MAX_SEQUENCE_DIGITS);
         for (i, byte) in self.bytes[start + 1..start + 1 + len.div_ceil(2)]
             .iter()
             .enumerate()
         {
-            text.push(char::from(b'0' + (byte >> 4)));
+            buffer[2 * i] = b'0' + (byte >> 4);
             if 2 * i + 1 < len {
-                text.push(char::from(b'0' + (byte & 0x0f)));
+                buffer[2 * i + 1] = b'0' + (byte & 0x0f);
             }
         }
-        // Only parsed (so canonical, all-digit) numbers are pushed.
-        SequenceNumber::parse(&text).unwrap_or_else(|| SequenceNumber::from_u64(0))
+        std::str::from_utf8(&buffer[..len]).unwrap_or("0")
     }
 }
+
+/// The most digits a sequence number has ([`SequenceNumber::parse`]).
+const MAX_SEQUENCE_DIGITS: usize = 129;
 
 /// The claim that makes a source's record the event row for a uuid: 16 bytes, every string
 /// interned or packed elsewhere in the chain.
@@ -307,22 +327,22 @@ impl ChainState {
             .iter()
             .map(|claim| {
                 let uuid = claim.uuid.0;
-                let sequence = SequenceNumber::parse(&claim.sequence)
+                let digits = SequenceNumber::canonical(&claim.sequence)
                     .ok_or_else(|| corrupt(path, "bad sequence number".into()))?;
-                Ok((uuid, sequence, claim))
+                Ok((uuid, digits, claim))
             })
             .collect::<Result<Vec<_>, IngestError>>()?;
         let packed: usize = claims
             .iter()
-            .map(|(_, seq, _)| SequenceArena::packed_len(seq))
+            .map(|(_, digits, _)| SequenceArena::packed_digits_len(digits))
             .sum();
         if !self.sequences.has_room(packed) {
             return Err(chain_full(path));
         }
         if !doc.claims.is_empty() || !doc.others.is_empty() {
             let stamp = self.stamp(batch_id.as_str(), doc.committed_at_millis);
-            for (uuid, sequence, claim) in claims {
-                self.apply_claim(uuid, &sequence, claim, stamp);
+            for (uuid, digits, claim) in claims {
+                self.apply_claim(uuid, digits, claim, stamp);
             }
             for fp in &doc.others {
                 self.others.insert(fp.0, stamp);
@@ -333,22 +353,19 @@ impl ChainState {
         Ok(())
     }
 
-    fn apply_claim(&mut self, uuid: u128, sequence: &SequenceNumber, claim: &ClaimDoc, stamp: u32) {
-        let current_batch = self
-            .originals
-            .get(uuid)
-            .map(|c| self.batch_text(c.stamp).to_owned());
+    fn apply_claim(&mut self, uuid: u128, digits: &str, claim: &ClaimDoc, stamp: u32) {
+        let current_batch = self.originals.get(uuid).map(|c| self.batch_text(c.stamp));
         // A writer commits version N+1 only from the state at N, so a plain claim meets an
         // empty slot and a takeover meets the aborted claim it names. Anything else is
         // ignored: the first claim stands.
         let takes_slot = match (&claim.replaces, current_batch) {
             (None, None) => true,
-            (Some(replaced), Some(current)) => *replaced == current,
+            (Some(replaced), Some(current)) => replaced == current,
             _ => false,
         };
         if takes_slot {
             let entry = Claim {
-                sequence: self.sequences.push(sequence),
+                sequence: self.sequences.push_digits(digits),
                 shard: self.shards.intern(&claim.shard),
                 stamp,
                 event_type: self.types.intern(&claim.event_type),
@@ -385,6 +402,106 @@ impl ChainState {
         doc.others.sort();
         doc.erased.sort();
         doc
+    }
+
+    /// The stored checkpoint of this state: the bytes `encode_doc(&self.to_doc())` gives,
+    /// written from the state's own tables (a cold start and every checkpoint read or write
+    /// tens of thousands of claims; a document of owned strings per claim was most of it).
+    pub fn checkpoint_bytes(&self) -> Result<bytes::Bytes, IngestError> {
+        let mut claims: Vec<(u128, Claim)> = self.originals.iter().map(|(uuid, c)| (uuid, *c)).collect();
+        claims.sort_unstable_by_key(|&(uuid, _)| uuid);
+        // Fingerprints are distinct, so this is the document's order by (fingerprint, batch, time).
+        let mut others: Vec<(u128, u32)> = self.others.iter().map(|(&fp, &stamp)| (fp, stamp)).collect();
+        others.sort_unstable();
+        let mut erased: Vec<Hash128> = self.erased.iter().map(|&h| Hash128(h)).collect();
+        erased.sort();
+        let mut tables = CheckpointTables::new(self);
+        let n = claims.len();
+        let mut columns = CheckpointColumnsOut {
+            version: self.version,
+            strings: Vec::new(),
+            stamps: Vec::new(),
+            uuids: Vec::with_capacity(n),
+            sequences: ArenaSequences {
+                arena: &self.sequences,
+                offsets: Vec::with_capacity(n),
+            },
+            shards: Vec::with_capacity(n),
+            event_types: Vec::with_capacity(n),
+            claim_stamps: Vec::with_capacity(n),
+            other_fingerprints: Vec::with_capacity(others.len()),
+            other_stamps: Vec::with_capacity(others.len()),
+        };
+        // The order of the calls is the order in which a document's strings enter its table.
+        for (uuid, claim) in &claims {
+            columns.uuids.push(Hash128(*uuid));
+            columns.sequences.offsets.push(claim.sequence);
+            columns.shards.push(tables.shard(claim.shard));
+            columns.event_types.push(tables.event_type(claim.event_type));
+            columns.claim_stamps.push(tables.stamp(claim.stamp));
+        }
+        for &(fp, stamp) in &others {
+            columns.other_fingerprints.push(Hash128(fp));
+            columns.other_stamps.push(tables.stamp(stamp));
+        }
+        (columns.strings, columns.stamps) = (tables.strings, tables.stamps);
+        document::encode_checkpoint(&columns, &erased)
+    }
+
+    /// A state from a stored checkpoint of any format; a binary one is read in place,
+    /// without a [`ChainDoc`] in between. Accepts and refuses what `decode_doc` and
+    /// [`ChainState::from_doc`] together do.
+    pub fn from_checkpoint(bytes: &[u8], path: &str) -> Result<Self, IngestError> {
+        match document::stored_checkpoint(bytes, path)? {
+            StoredCheckpoint::Json(doc) => ChainState::from_doc(&doc, path),
+            StoredCheckpoint::Binary { plain, erasures } => {
+                let (columns, erased) = document::checkpoint_columns(&plain, erasures, path)?;
+                ChainState::from_columns(&columns, &erased, path)
+            }
+        }
+    }
+
+    fn from_columns(
+        columns: &CheckpointColumnsIn<'_>,
+        erased: &[Hash128],
+        path: &str,
+    ) -> Result<Self, IngestError> {
+        let mut state = ChainState {
+            version: columns.version,
+            ..ChainState::default()
+        };
+        let mut strings = ColumnStrings::new(columns);
+        let mut originals = Vec::with_capacity(columns.uuids.len());
+        for (i, (uuid, sequence)) in columns.uuids.iter().zip(&columns.sequences).enumerate() {
+            let stamp = strings.stamp(&mut state, columns.claim_stamps[i], path)?;
+            let digits = SequenceNumber::canonical(sequence)
+                .ok_or_else(|| corrupt(path, "bad sequence number".into()))?;
+            if !state.sequences.has_room(SequenceArena::packed_digits_len(digits)) {
+                return Err(chain_full(path));
+            }
+            let claim = Claim {
+                sequence: state.sequences.push_digits(digits),
+                shard: strings.shard(&mut state, columns.shards[i], path)?,
+                stamp,
+                event_type: strings.event_type(&mut state, columns.event_types[i], path)?,
+            };
+            originals.push((uuid.0, claim));
+        }
+        state.sequences.bytes.shrink_to_fit();
+        state.originals = ClaimIndex::from_entries(originals)
+            .map_err(|uuid| corrupt(path, format!("uuid hash {} is listed twice", Hash128(uuid))))?;
+        state.others.reserve(columns.other_fingerprints.len());
+        for (fp, &stamp) in columns.other_fingerprints.iter().zip(&columns.other_stamps) {
+            let stamp = strings.stamp(&mut state, stamp, path)?;
+            if state.others.insert(fp.0, stamp).is_some() {
+                return Err(corrupt(
+                    path,
+                    format!("source fingerprint {:032x} is listed twice", fp.0),
+                ));
+            }
+        }
+        state.erased.extend(erased.iter().map(|h| h.0));
+        Ok(state)
     }
 
     /// Rebuilds a state from a checkpoint document.
@@ -442,6 +559,158 @@ impl ChainState {
             + table(self.stamp_index.capacity(), size_of::<((u32, i64), u32)>())
             + (self.shards.len() + self.batches.len() + self.types.len()) * INTERNED_VALUE_BYTES
             + table(self.erased.capacity(), size_of::<u128>())
+    }
+}
+
+/// The string and stamp tables of a checkpoint being written from a state: each of the
+/// state's interned values enters the table once, in the order a document's would.
+struct CheckpointTables<'s> {
+    state: &'s ChainState,
+    strings: Vec<&'s str>,
+    string_index: HashMap<&'s str, u32>,
+    stamps: Vec<(u32, i64)>,
+    stamp_index: HashMap<(u32, i64), u32>,
+    shards: Vec<Option<u32>>,
+    types: Vec<Option<u32>>,
+    state_stamps: Vec<Option<u32>>,
+}
+
+impl<'s> CheckpointTables<'s> {
+    fn new(state: &'s ChainState) -> Self {
+        CheckpointTables {
+            state,
+            strings: Vec::new(),
+            string_index: HashMap::new(),
+            stamps: Vec::new(),
+            stamp_index: HashMap::new(),
+            shards: vec![None; state.shards.len()],
+            types: vec![None; state.types.len()],
+            state_stamps: vec![None; state.stamps.len()],
+        }
+    }
+
+    fn string(&mut self, text: &'s str) -> u32 {
+        let next = self.strings.len() as u32;
+        let i = *self.string_index.entry(text).or_insert(next);
+        if i == next {
+            self.strings.push(text);
+        }
+        i
+    }
+
+    fn shard(&mut self, id: u32) -> u32 {
+        if let Some(i) = self.shards[id as usize] {
+            return i;
+        }
+        let i = self.string(self.state.shards.get(id));
+        self.shards[id as usize] = Some(i);
+        i
+    }
+
+    fn event_type(&mut self, id: u32) -> u32 {
+        if let Some(i) = self.types[id as usize] {
+            return i;
+        }
+        let i = self.string(self.state.types.get(id));
+        self.types[id as usize] = Some(i);
+        i
+    }
+
+    fn stamp(&mut self, id: u32) -> u32 {
+        if let Some(i) = self.state_stamps[id as usize] {
+            return i;
+        }
+        let batch = self.string(self.state.batch_text(id));
+        let entry = (batch, self.state.stamp_time(id));
+        let next = self.stamps.len() as u32;
+        let i = *self.stamp_index.entry(entry).or_insert(next);
+        if i == next {
+            self.stamps.push(entry);
+        }
+        self.state_stamps[id as usize] = Some(i);
+        i
+    }
+}
+
+/// A checkpoint's sequence numbers, unpacked from the arena as they are serialized.
+struct ArenaSequences<'s> {
+    arena: &'s SequenceArena,
+    offsets: Vec<u32>,
+}
+
+impl serde::Serialize for ArenaSequences<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut buffer = [0u8; MAX_SEQUENCE_DIGITS];
+        let mut seq = serializer.serialize_seq(Some(self.offsets.len()))?;
+        for &offset in &self.offsets {
+            seq.serialize_element(self.arena.digits(offset, &mut buffer))?;
+        }
+        seq.end()
+    }
+}
+
+/// A checkpoint's string and stamp tables as a state being read interns them: each entry
+/// is validated and interned once, however many claims name it.
+struct ColumnStrings<'c> {
+    columns: &'c CheckpointColumnsIn<'c>,
+    shards: Vec<Option<u32>>,
+    types: Vec<Option<u32>>,
+    stamps: Vec<Option<u32>>,
+}
+
+impl<'c> ColumnStrings<'c> {
+    fn new(columns: &'c CheckpointColumnsIn<'c>) -> Self {
+        ColumnStrings {
+            columns,
+            shards: vec![None; columns.strings.len()],
+            types: vec![None; columns.strings.len()],
+            stamps: vec![None; columns.stamps.len()],
+        }
+    }
+
+    fn text(&self, i: u32, path: &str) -> Result<&'c str, IngestError> {
+        self.columns.strings.get(i as usize).copied().ok_or_else(|| {
+            corrupt(
+                path,
+                format!("bad binary document: string {i} is not in the table"),
+            )
+        })
+    }
+
+    fn shard(&mut self, state: &mut ChainState, i: u32, path: &str) -> Result<u32, IngestError> {
+        if let Some(Some(id)) = self.shards.get(i as usize) {
+            return Ok(*id);
+        }
+        let id = state.shards.intern(self.text(i, path)?);
+        self.shards[i as usize] = Some(id);
+        Ok(id)
+    }
+
+    fn event_type(&mut self, state: &mut ChainState, i: u32, path: &str) -> Result<u32, IngestError> {
+        if let Some(Some(id)) = self.types.get(i as usize) {
+            return Ok(*id);
+        }
+        let id = state.types.intern(self.text(i, path)?);
+        self.types[i as usize] = Some(id);
+        Ok(id)
+    }
+
+    fn stamp(&mut self, state: &mut ChainState, i: u32, path: &str) -> Result<u32, IngestError> {
+        if let Some(Some(id)) = self.stamps.get(i as usize) {
+            return Ok(*id);
+        }
+        let &(batch, at) = self.columns.stamps.get(i as usize).ok_or_else(|| {
+            corrupt(
+                path,
+                format!("bad binary document: stamp {i} is not in the table"),
+            )
+        })?;
+        let batch = self.text(batch, path)?;
+        BatchId::parse(batch).ok_or_else(|| corrupt(path, "bad batch id".into()))?;
+        let id = state.stamp(batch, at);
+        self.stamps[i as usize] = Some(id);
+        Ok(id)
     }
 }
 

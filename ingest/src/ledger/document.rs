@@ -371,6 +371,130 @@ impl CheckpointColumns {
     }
 }
 
+/// [`CheckpointColumns`] from borrowed parts, as a chain's state writes them without a
+/// [`ChainDoc`] in between: the same bytes. `sequences` serializes as a sequence of strings.
+#[derive(Serialize)]
+pub(crate) struct CheckpointColumnsOut<'a, S: Serialize> {
+    pub version: u64,
+    pub strings: Vec<&'a str>,
+    pub stamps: Vec<(u32, i64)>,
+    pub uuids: Vec<Hash128>,
+    pub sequences: S,
+    pub shards: Vec<u32>,
+    pub event_types: Vec<u32>,
+    pub claim_stamps: Vec<u32>,
+    pub other_fingerprints: Vec<Hash128>,
+    pub other_stamps: Vec<u32>,
+}
+
+/// [`CheckpointColumns`] borrowing their strings from the decompressed checkpoint.
+#[derive(Deserialize)]
+pub(crate) struct CheckpointColumnsIn<'a> {
+    pub version: u64,
+    #[serde(borrow)]
+    pub strings: Vec<&'a str>,
+    pub stamps: Vec<(u32, i64)>,
+    pub uuids: Vec<Hash128>,
+    #[serde(borrow)]
+    pub sequences: Vec<&'a str>,
+    pub shards: Vec<u32>,
+    pub event_types: Vec<u32>,
+    pub claim_stamps: Vec<u32>,
+    pub other_fingerprints: Vec<Hash128>,
+    pub other_stamps: Vec<u32>,
+}
+
+impl CheckpointColumnsIn<'_> {
+    /// Whether the columns have consistent lengths (indexes are checked as they are read).
+    pub fn lengths_agree(&self) -> bool {
+        let n = self.uuids.len();
+        [
+            self.sequences.len(),
+            self.shards.len(),
+            self.event_types.len(),
+            self.claim_stamps.len(),
+        ]
+        .iter()
+        .all(|&len| len == n)
+            && self.other_stamps.len() == self.other_fingerprints.len()
+    }
+}
+
+/// A stored checkpoint: binary ones decompressed, to be read in place; format 1 as a document.
+pub(crate) enum StoredCheckpoint {
+    Binary { plain: Vec<u8>, erasures: bool },
+    Json(ChainDoc),
+}
+
+/// Reads a stored checkpoint's frame (see [`decode_doc`], which reads it into a [`ChainDoc`]).
+pub(crate) fn stored_checkpoint(bytes: &[u8], path: &str) -> Result<StoredCheckpoint, IngestError> {
+    let corrupt = |message: String| IngestError::CorruptLedger {
+        path: path.to_owned(),
+        message,
+    };
+    let (erasures, frame) = if let Some(rest) = bytes.strip_prefix(BINARY_MAGIC) {
+        (false, rest)
+    } else if let Some(rest) = bytes.strip_prefix(ERASURES_MAGIC) {
+        (true, rest)
+    } else {
+        return decode_doc(bytes, path).map(StoredCheckpoint::Json);
+    };
+    let plain = zstd::stream::decode_all(frame).map_err(|e| corrupt(format!("not zstd: {e}")))?;
+    Ok(StoredCheckpoint::Binary { plain, erasures })
+}
+
+/// The columns (and erasures) of a binary checkpoint's decompressed bytes.
+pub(crate) fn checkpoint_columns<'a>(
+    plain: &'a [u8],
+    erasures: bool,
+    path: &str,
+) -> Result<(CheckpointColumnsIn<'a>, Vec<Hash128>), IngestError> {
+    let corrupt = |message: String| IngestError::CorruptLedger {
+        path: path.to_owned(),
+        message,
+    };
+    let read = if erasures {
+        postcard::take_from_bytes::<(CheckpointColumnsIn<'a>, Vec<Hash128>)>(plain)
+    } else {
+        postcard::take_from_bytes::<CheckpointColumnsIn<'a>>(plain).map(|(c, rest)| ((c, Vec::new()), rest))
+    };
+    let ((columns, erased), rest) = read.map_err(|e| corrupt(format!("bad binary document: {e}")))?;
+    if !rest.is_empty() {
+        return Err(corrupt(format!("{} bytes after the document", rest.len())));
+    }
+    if erasures && erased.is_empty() {
+        return Err(corrupt("an ELB3 document without erasures".into()));
+    }
+    if !columns.lengths_agree() {
+        return Err(corrupt(
+            "bad binary document: checkpoint columns of different lengths".into(),
+        ));
+    }
+    Ok((columns, erased))
+}
+
+/// A checkpoint written from [`CheckpointColumnsOut`]: what [`encode_doc`] writes for the
+/// [`ChainDoc`] of the same state.
+pub(crate) fn encode_checkpoint<S: Serialize>(
+    columns: &CheckpointColumnsOut<'_, S>,
+    erased: &[Hash128],
+) -> Result<Bytes, IngestError> {
+    let failed = IngestError::encode("a ledger checkpoint (postcard)");
+    let (magic, plain) = if erased.is_empty() {
+        (BINARY_MAGIC, postcard::to_stdvec(columns).map_err(failed)?)
+    } else {
+        (
+            ERASURES_MAGIC,
+            postcard::to_stdvec(&(columns, erased)).map_err(failed)?,
+        )
+    };
+    let compressed = compress(&plain)?;
+    let mut out = Vec::with_capacity(magic.len() + compressed.len());
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&compressed);
+    Ok(Bytes::from(out))
+}
+
 impl Serialize for ChainDoc {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {

@@ -4,7 +4,7 @@
 //! final batch statuses, and which committed batches are known to have all their files.
 
 use super::chain::{ChainKey, ChainState};
-use super::document::{self, BatchStatus, ChainDoc, CommitDoc, ConfigDoc, Hash128};
+use super::document::{self, BatchStatus, CommitDoc, ConfigDoc, Hash128};
 use super::policy::{CachePolicy, CheckpointPolicy, LeasePolicy};
 use crate::error::IngestError;
 use crate::storage::{BatchId, Lake, Layout};
@@ -250,7 +250,7 @@ impl Ledger {
             return;
         };
         let path = key.checkpoint_path(state.version);
-        let written = match document::encode_doc(&state.to_doc()) {
+        let written = match state.checkpoint_bytes() {
             Ok(bytes) => put_create(&self.lake, &path, bytes).await,
             Err(e) => Err(e),
         };
@@ -424,14 +424,14 @@ async fn load_chain(lake: &Lake, key: ChainKey) -> Result<(ChainState, u64), Ing
         let path = key.checkpoint_path(checkpoint);
         let bytes = read_listed(lake, &path).await?;
         bytes_read += bytes.len() as u64;
-        let doc: ChainDoc = document::decode_doc(&bytes, &path)?;
-        if doc.version != checkpoint {
+        let state = ChainState::from_checkpoint(&bytes, &path)?;
+        if state.version != checkpoint {
             return Err(IngestError::CorruptLedger {
                 path,
-                message: format!("the checkpoint holds version {}", doc.version),
+                message: format!("the checkpoint holds version {}", state.version),
             });
         }
-        ChainState::from_doc(&doc, &path)?
+        state
     } else {
         ChainState::default()
     };
