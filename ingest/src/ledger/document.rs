@@ -439,7 +439,7 @@ pub(crate) fn stored_checkpoint(bytes: &[u8], path: &str) -> Result<StoredCheckp
     } else {
         return decode_doc(bytes, path).map(StoredCheckpoint::Json);
     };
-    let plain = zstd::stream::decode_all(frame).map_err(|e| corrupt(format!("not zstd: {e}")))?;
+    let plain = decompress(frame).map_err(|e| corrupt(format!("not zstd: {e}")))?;
     Ok(StoredCheckpoint::Binary { plain, erasures })
 }
 
@@ -761,6 +761,23 @@ thread_local! {
     static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
 }
 
+/// The largest declared content size decompressed in one allocation; a frame declaring more
+/// (none this crate writes does) is streamed.
+const MAX_DECLARED_CONTENT: u64 = 1 << 30;
+
+/// A zstd frame's content. Every frame this crate writes declares its size, so the output is
+/// allocated once; growing it while streaming copied a chain's checkpoint several times over.
+/// Whatever the one-shot path refuses is left to the streaming decoder, so both accept the same.
+fn decompress(frame: &[u8]) -> std::io::Result<Vec<u8>> {
+    if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(frame)
+        && size <= MAX_DECLARED_CONTENT
+        && let Ok(plain) = zstd::bulk::decompress(frame, size as usize)
+    {
+        return Ok(plain);
+    }
+    zstd::stream::decode_all(frame)
+}
+
 fn compress(bytes: &[u8]) -> Result<Vec<u8>, IngestError> {
     COMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
@@ -803,7 +820,7 @@ pub fn decode_doc<T: LedgerDocument>(bytes: &[u8], path: &str) -> Result<T, Inge
     } else {
         (None, bytes)
     };
-    let plain = zstd::stream::decode_all(frame).map_err(|e| corrupt(format!("not zstd: {e}")))?;
+    let plain = decompress(frame).map_err(|e| corrupt(format!("not zstd: {e}")))?;
     let binary = match layout {
         Some(2) => T::from_layout_2(&plain),
         Some(_) => postcard::take_from_bytes::<T>(&plain),
@@ -914,6 +931,29 @@ mod tests {
                 },
             ],
         }
+    }
+
+    #[test]
+    fn frames_with_and_without_a_declared_size_decompress_alike() {
+        let plain: Vec<u8> = (0..100_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let declared = compress(&plain).expect("compress");
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&declared).ok(),
+            Some(Some(plain.len() as u64))
+        );
+        let streamed = zstd::stream::encode_all(&plain[..], 1).expect("stream");
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&streamed).ok(),
+            Some(None)
+        );
+        let two_frames = [declared.as_slice(), &streamed].concat();
+        assert_eq!(decompress(&declared).expect("declared"), plain);
+        assert_eq!(decompress(&streamed).expect("streamed"), plain);
+        assert_eq!(
+            decompress(&two_frames).expect("two frames"),
+            [plain.as_slice(), &plain].concat()
+        );
+        assert!(decompress(&declared[..declared.len() - 1]).is_err());
     }
 
     #[test]
