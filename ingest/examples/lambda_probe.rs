@@ -19,7 +19,7 @@
 //! Data files are deleted between batches (uncounted, untimed): a Lambda keeps none either.
 //!
 //! Run: `cargo run --release -p ingest --example lambda_probe -- latency --batches 100`
-//! or `... -- requests --sizes 100,1000,10000`.
+//! or `... -- requests --sizes 100,1000,10000` (`--buckets 16`: a lake with fewer ledger chains).
 
 #[path = "../benches/support/mod.rs"]
 mod support;
@@ -70,6 +70,11 @@ enum Command {
         /// Batches hold one shard's records: the first of this many hash-key ranges
         #[arg(long, default_value_t = 1)]
         shards: u32,
+        /// Ledger buckets of the lake (`--ledger-buckets`). With other than the default 64 the
+        /// lake starts empty (the warm ledger is laid out in 64 buckets); a warm batch's
+        /// requests do not depend on how many uuids its chains already hold.
+        #[arg(long, default_value_t = DEFAULT_BUCKETS)]
+        buckets: u32,
     },
 }
 
@@ -90,7 +95,8 @@ fn main() {
             batches,
             warm_uuids,
             shards,
-        } => runtime.block_on(requests(&sizes, batches, warm_uuids, shards)),
+            buckets,
+        } => runtime.block_on(requests(&sizes, batches, warm_uuids, shards, buckets)),
     };
     println!("{report}");
 }
@@ -224,8 +230,13 @@ fn by_kind(counts: &BTreeMap<RequestKind, u64>, batches: usize) -> Value {
     Value::Object(out)
 }
 
-async fn requests(sizes: &[usize], batches: usize, warm_uuids: u64, shards: u32) -> Value {
+async fn requests(sizes: &[usize], batches: usize, warm_uuids: u64, shards: u32, buckets: u32) -> Value {
+    let warm_uuids = if buckets == DEFAULT_BUCKETS { warm_uuids } else { 0 };
     let warm = support::warm_ledger(warm_uuids);
+    let config = || ProcessorConfig {
+        buckets,
+        ..ProcessorConfig::default()
+    };
     let mut seed = 10_000;
     let mut results = Vec::new();
     for &size in sizes {
@@ -233,7 +244,7 @@ async fn requests(sizes: &[usize], batches: usize, warm_uuids: u64, shards: u32)
         warm.store(&plain).await;
         let counted = FaultStore::new(memory.clone());
         let lake = Lake::new(Arc::new(counted.clone()), Path::default(), "memory://counted");
-        let mut processor = BatchProcessor::open(lake, registry(), "probe", ProcessorConfig::default())
+        let mut processor = BatchProcessor::open(lake, registry(), "probe", config())
             .await
             .expect("open the processor");
         let shard = "shardId-000000000000";
@@ -267,7 +278,7 @@ async fn requests(sizes: &[usize], batches: usize, warm_uuids: u64, shards: u32)
         // A new container on the same lake: it lists and reads each chain it touches.
         let cold_store = FaultStore::new(memory.clone());
         let cold_lake = Lake::new(Arc::new(cold_store.clone()), Path::default(), "memory://cold");
-        let mut cold = BatchProcessor::open(cold_lake, registry(), "probe-cold", ProcessorConfig::default())
+        let mut cold = BatchProcessor::open(cold_lake, registry(), "probe-cold", config())
             .await
             .expect("open the cold processor");
         cold_store.reset_counts();
@@ -291,5 +302,5 @@ async fn requests(sizes: &[usize], batches: usize, warm_uuids: u64, shards: u32)
             "cold_bytes_read": cold.ledger().stats.cold_load_bytes,
         }));
     }
-    json!({ "warm_uuids": warm_uuids, "shards": shards, "results": results })
+    json!({ "warm_uuids": warm_uuids, "shards": shards, "buckets": buckets, "results": results })
 }
