@@ -413,14 +413,24 @@ pub fn check_chain(case: &ChainCase) {
     let last = state.to_doc();
     for (i, checkpoint) in checkpoints.iter().enumerate() {
         let mut restored = ChainState::from_doc(checkpoint, "cp").expect("a written checkpoint loads");
+        let stored = encode_doc(checkpoint).expect("encode");
+        let mut in_place =
+            ChainState::from_checkpoint(&stored, "cp").expect("a written checkpoint loads in place");
         for (offset, commit) in applied[i..].iter().enumerate() {
             let version = checkpoint.version + 1 + offset as u64;
             restored.apply(version, commit, "v").expect("it applied before");
+            in_place.apply(version, commit, "v").expect("it applied before");
         }
         assert_eq!(
             restored.to_doc(),
             last,
             "checkpoint at {} + later commits",
+            checkpoint.version
+        );
+        assert_eq!(
+            in_place.checkpoint_bytes().expect("encode in place"),
+            encode_doc(&last).expect("encode"),
+            "checkpoint at {} read in place + later commits",
             checkpoint.version
         );
     }
@@ -443,6 +453,12 @@ fn checkpoint_round_trip(state: &ChainState) -> ChainDoc {
     let bytes = encode_doc(&doc).expect("encode");
     assert_eq!(state.checkpoint_bytes().expect("encode in place"), bytes);
     checkpoint_reads_agree(&bytes);
+    let in_place = ChainState::from_checkpoint(&bytes, "cp").expect("a written checkpoint loads in place");
+    assert_eq!(
+        in_place.checkpoint_bytes().expect("re-encode"),
+        bytes,
+        "read in place, written again"
+    );
     let stored: ChainDoc = decode_doc(&bytes, "cp").expect("decode");
     assert_eq!(stored, doc);
     let restored = ChainState::from_doc(&stored, "cp").expect("a written checkpoint loads");

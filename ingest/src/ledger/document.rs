@@ -761,21 +761,47 @@ thread_local! {
     static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
 }
 
-/// The largest declared content size decompressed in one allocation; a frame declaring more
-/// (none this crate writes does) is streamed.
-const MAX_DECLARED_CONTENT: u64 = 1 << 30;
+/// The largest window the streaming decoder accepts (zstd's `ZSTD_WINDOWLOG_LIMIT_DEFAULT`);
+/// the one-shot decoder does not check it, so larger frames are left to the streaming one.
+const MAX_WINDOW: u64 = 1 << 27;
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
 /// A zstd frame's content. Every frame this crate writes declares its size, so the output is
 /// allocated once; growing it while streaming copied a chain's checkpoint several times over.
-/// Whatever the one-shot path refuses is left to the streaming decoder, so both accept the same.
+/// The one-shot path is taken only where it accepts what the streaming decoder accepts, and
+/// whatever it refuses is left to the streaming decoder: the result is always `decode_all`'s.
 fn decompress(frame: &[u8]) -> std::io::Result<Vec<u8>> {
-    if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(frame)
-        && size <= MAX_DECLARED_CONTENT
-        && let Ok(plain) = zstd::bulk::decompress(frame, size as usize)
+    if let Some(size) = one_shot_size(frame)
+        && let Ok(plain) = zstd::bulk::decompress(frame, size)
     {
         return Ok(plain);
     }
     zstd::stream::decode_all(frame)
+}
+
+/// The content size of `frame` if it is exactly one standard frame that declares its size,
+/// with content and window within [`MAX_WINDOW`].
+fn one_shot_size(frame: &[u8]) -> Option<usize> {
+    if frame.get(..4)? != ZSTD_MAGIC {
+        return None;
+    }
+    let size = zstd::zstd_safe::get_frame_content_size(frame).ok()??;
+    let whole = zstd::zstd_safe::find_frame_compressed_size(frame).ok()? == frame.len();
+    let window = frame_window_size(frame, size)?;
+    (whole && size <= MAX_WINDOW && window <= MAX_WINDOW).then_some(size as usize)
+}
+
+/// A frame's window size (RFC 8878, 3.1.1.1): its content size if it is a single segment,
+/// else what its window descriptor says.
+fn frame_window_size(frame: &[u8], content_size: u64) -> Option<u64> {
+    const SINGLE_SEGMENT: u8 = 0x20;
+    if frame.get(4)? & SINGLE_SEGMENT != 0 {
+        return Some(content_size);
+    }
+    let descriptor = *frame.get(5)?;
+    let base = 1u64 << (10 + u32::from(descriptor >> 3));
+    Some(base + base / 8 * u64::from(descriptor & 7))
 }
 
 fn compress(bytes: &[u8]) -> Result<Vec<u8>, IngestError> {
@@ -954,6 +980,43 @@ mod tests {
             [plain.as_slice(), &plain].concat()
         );
         assert!(decompress(&declared[..declared.len() - 1]).is_err());
+    }
+
+    /// A frame of one raw block (RFC 8878), declaring its content size, with a window of
+    /// `2^window_log` bytes that is not a single segment.
+    fn raw_frame(content: &[u8], window_log: u8) -> Vec<u8> {
+        let mut frame = ZSTD_MAGIC.to_vec();
+        frame.push(0x80); // a 4-byte content size, not a single segment, no checksum
+        frame.push((window_log - 10) << 3);
+        frame.extend_from_slice(&(content.len() as u32).to_le_bytes());
+        let header = 1 | (content.len() as u32) << 3; // the last block, raw
+        frame.extend_from_slice(&header.to_le_bytes()[..3]);
+        frame.extend_from_slice(content);
+        frame
+    }
+
+    #[test]
+    fn a_window_the_streaming_decoder_refuses_is_refused() {
+        let content: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        for window_log in [20, 27, 28, 31] {
+            for content in [&content[..], b"small"] {
+                let frame = raw_frame(content, window_log);
+                let streamed = zstd::stream::decode_all(&frame[..]).ok();
+                assert_eq!(
+                    decompress(&frame).ok(),
+                    streamed,
+                    "window 2^{window_log}, {} bytes",
+                    content.len()
+                );
+                if window_log <= 27 {
+                    assert_eq!(streamed.as_deref(), Some(content), "a valid frame");
+                }
+            }
+        }
+        assert!(
+            zstd::stream::decode_all(&raw_frame(&content, 28)[..]).is_err(),
+            "the limit is real"
+        );
     }
 
     #[test]
