@@ -614,21 +614,13 @@ impl<'s> CheckpointTables<'s> {
     }
 
     fn shard(&mut self, id: u32) -> u32 {
-        if let Some(i) = self.shards[id as usize] {
-            return i;
-        }
-        let i = self.string(self.state.shards.get(id));
-        self.shards[id as usize] = Some(i);
-        i
+        let i = self.shards[id as usize].unwrap_or_else(|| self.string(self.state.shards.get(id)));
+        *self.shards[id as usize].insert(i)
     }
 
     fn event_type(&mut self, id: u32) -> u32 {
-        if let Some(i) = self.types[id as usize] {
-            return i;
-        }
-        let i = self.string(self.state.types.get(id));
-        self.types[id as usize] = Some(i);
-        i
+        let i = self.types[id as usize].unwrap_or_else(|| self.string(self.state.types.get(id)));
+        *self.types[id as usize].insert(i)
     }
 
     fn stamp(&mut self, id: u32) -> u32 {
@@ -693,22 +685,15 @@ impl<'c> ColumnStrings<'c> {
         })
     }
 
+    // `text` checks `i` against the string table, which the memos are as long as.
     fn shard(&mut self, state: &mut ChainState, i: u32, path: &str) -> Result<u32, IngestError> {
-        if let Some(Some(id)) = self.shards.get(i as usize) {
-            return Ok(*id);
-        }
-        let id = state.shards.intern(self.text(i, path)?);
-        self.shards[i as usize] = Some(id);
-        Ok(id)
+        let text = self.text(i, path)?;
+        Ok(*self.shards[i as usize].get_or_insert_with(|| state.shards.intern(text)))
     }
 
     fn event_type(&mut self, state: &mut ChainState, i: u32, path: &str) -> Result<u32, IngestError> {
-        if let Some(Some(id)) = self.types.get(i as usize) {
-            return Ok(*id);
-        }
-        let id = state.types.intern(self.text(i, path)?);
-        self.types[i as usize] = Some(id);
-        Ok(id)
+        let text = self.text(i, path)?;
+        Ok(*self.types[i as usize].get_or_insert_with(|| state.types.intern(text)))
     }
 
     fn stamp(&mut self, state: &mut ChainState, i: u32, path: &str) -> Result<u32, IngestError> {
