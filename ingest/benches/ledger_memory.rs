@@ -31,11 +31,12 @@ fn main() {
                 let k = n + i;
                 ClaimDoc {
                     uuid: Hash128(u128::from(k).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)),
-                    shard: format!("shardId-{:012}", k % 4),
+                    shard: format!("shardId-{:012}", k % 4).into(),
                     sequence: format!(
                         "4959033827149025660855969253836157109592157598913{:07}",
                         k % 10_000_000
-                    ),
+                    )
+                    .into(),
                     event_type: ["account", "payment", "lesson", "session"][(k % 4) as usize].into(),
                     replaces: None,
                 }

@@ -300,7 +300,7 @@ pub struct ChainCase {
     #[serde(default)]
     pub checkpoint: Option<ChainDoc>,
     #[serde(default)]
-    pub commits: Vec<CommitDoc>,
+    pub commits: Vec<CommitDoc<'static>>,
 }
 
 /// Longest commit run the chain check replays (it is quadratic in it).
@@ -502,19 +502,19 @@ mod tests {
     }
 
     /// Claims over a pool of eight uuids, plain or replacing one of the first batches.
-    fn claim() -> impl Strategy<Value = ClaimDoc> {
+    fn claim() -> impl Strategy<Value = ClaimDoc<'static>> {
         (0u8..8, "[a-z]{1,3}", 0u64..1000, proptest::option::of(0u8..6)).prop_map(
             |(uuid, shard, sequence, replaces)| ClaimDoc {
                 uuid: Hash128(u128::from(uuid)),
-                shard,
-                sequence: sequence.to_string(),
+                shard: shard.into(),
+                sequence: sequence.to_string().into(),
                 event_type: "t".into(),
-                replaces: replaces.map(batch),
+                replaces: replaces.map(|i| batch(i).into()),
             },
         )
     }
 
-    fn commits() -> impl Strategy<Value = Vec<CommitDoc>> {
+    fn commits() -> impl Strategy<Value = Vec<CommitDoc<'static>>> {
         let commit = (
             proptest::collection::vec(claim(), 0..5),
             proptest::collection::vec(0u8..16, 0..3),
@@ -605,7 +605,7 @@ mod tests {
             }
             let before = state.to_doc();
             match bad {
-                0 => last.claims.insert(0, ClaimDoc { sequence: String::new(), ..claim_of(&last) }),
+                0 => last.claims.insert(0, ClaimDoc { sequence: "".into(), ..claim_of(&last) }),
                 1 => last.claims.push(ClaimDoc { sequence: "12a".into(), ..claim_of(&last) }),
                 _ => last.batch = "not-a-batch".into(),
             }
@@ -662,7 +662,7 @@ mod tests {
         }
     }
 
-    fn claim_of(commit: &CommitDoc) -> ClaimDoc {
+    fn claim_of(commit: &CommitDoc<'static>) -> ClaimDoc<'static> {
         commit.claims.first().cloned().unwrap_or(ClaimDoc {
             uuid: Hash128(1),
             shard: "s".into(),

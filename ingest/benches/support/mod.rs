@@ -158,8 +158,8 @@ pub fn warm_ledger(uuids: u64) -> WarmLedger {
                 .or_default()
                 .push(ClaimDoc {
                     uuid: Hash128(hash),
-                    shard: format!("shardId-{:012}", k % 4),
-                    sequence: sequence(k),
+                    shard: format!("shardId-{:012}", k % 4).into(),
+                    sequence: sequence(k).into(),
                     event_type: "account".into(),
                     replaces: None,
                 });

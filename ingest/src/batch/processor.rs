@@ -35,6 +35,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use schemas::{PartitionDate, Registry};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -294,19 +295,22 @@ impl BatchProcessor {
             }
             attempted |= !proposals.is_empty();
             let lake = &self.lake;
-            let results: Vec<_> = futures::stream::iter(proposals)
-                .map(|(key, version, doc)| async move {
-                    let created = match document::encode_doc(&doc) {
-                        Ok(bytes) => put_create(lake, &key.version_path(version), bytes).await,
+            let puts: Vec<_> = proposals
+                .iter()
+                .map(|(key, version, doc)| (key.version_path(*version), document::encode_doc(doc)))
+                .collect();
+            let created: Vec<_> = futures::stream::iter(puts)
+                .map(|(path, bytes)| async move {
+                    match bytes {
+                        Ok(bytes) => put_create(lake, &path, bytes).await,
                         Err(e) => Err(e),
-                    };
-                    (key, version, doc, created)
+                    }
                 })
                 .buffered(self.config.parallelism.max(1))
                 .collect()
                 .await;
             let mut lost = Vec::new();
-            for (key, version, doc, created) in results {
+            for ((key, version, doc), created) in proposals.into_iter().zip(created) {
                 match created {
                     Ok(true) => self
                         .ledger
@@ -521,15 +525,17 @@ fn group_by_chain(items: &[Item], decisions: &[Option<Decision>]) -> BTreeMap<Ch
     chains
 }
 
-/// The commit for one chain's decisions, or `None` when it records nothing new.
-fn commit_doc(
+/// The commit for one chain's decisions, or `None` when it records nothing new. Its claims
+/// borrow their strings from the batch's records (a takeover's replaced batch, rare, is
+/// copied).
+fn commit_doc<'a>(
     batch: &BatchId,
     writer: &str,
     now_millis: i64,
-    records: &[SourceRecord],
-    items: &[Item],
+    records: &'a [SourceRecord],
+    items: &'a [Item],
     decided: &[(usize, Decision)],
-) -> Option<CommitDoc> {
+) -> Option<CommitDoc<'a>> {
     let mut doc = CommitDoc {
         format: document::FORMAT,
         batch: batch.to_string(),
@@ -545,10 +551,10 @@ fn commit_doc(
                 let Ok(event) = &items[*i].decoded else { continue };
                 doc.claims.push(ClaimDoc {
                     uuid: Hash128(items[*i].key),
-                    shard: records[*i].source.shard_id.clone(),
-                    sequence: records[*i].source.sequence.to_string(),
-                    event_type: event.event_type.clone(),
-                    replaces: replaces.map(ToString::to_string),
+                    shard: Cow::Borrowed(&records[*i].source.shard_id),
+                    sequence: Cow::Borrowed(records[*i].source.sequence.as_str()),
+                    event_type: Cow::Borrowed(&event.event_type),
+                    replaces: replaces.map(|batch| Cow::Owned(batch.to_string())),
                 });
             }
             Entry::Other => doc.others.push(Hash128(items[*i].source_fp)),

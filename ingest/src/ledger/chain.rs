@@ -853,7 +853,7 @@ mod tests {
         }
     }
 
-    fn commit(batch: &BatchId, claims: Vec<ClaimDoc>, others: Vec<Hash128>) -> CommitDoc {
+    fn commit(batch: &BatchId, claims: Vec<ClaimDoc<'static>>, others: Vec<Hash128>) -> CommitDoc<'static> {
         CommitDoc {
             format: 2,
             batch: batch.to_string(),
@@ -865,13 +865,13 @@ mod tests {
         }
     }
 
-    fn claim(uuid: u128, seq: u64, replaces: Option<&BatchId>) -> ClaimDoc {
+    fn claim(uuid: u128, seq: u64, replaces: Option<&BatchId>) -> ClaimDoc<'static> {
         ClaimDoc {
             uuid: Hash128(uuid),
             shard: "s".into(),
-            sequence: seq.to_string(),
+            sequence: seq.to_string().into(),
             event_type: "t".into(),
-            replaces: replaces.map(ToString::to_string),
+            replaces: replaces.map(|b| b.to_string().into()),
         }
     }
 

@@ -21,6 +21,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde::de::{self, DeserializeOwned};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 
@@ -112,15 +113,16 @@ impl<'de> Deserialize<'de> for RecordBytes {
     }
 }
 
-/// One chain commit: every entry belongs to the committing batch.
+/// One chain commit: every entry belongs to the committing batch. A writer builds it
+/// borrowing its claims' strings from the batch's records; a reader owns them (`'static`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommitDoc {
+pub struct CommitDoc<'a> {
     pub format: u32,
     pub batch: String,
     pub writer: String,
     pub committed_at_millis: i64,
     /// New originals, and takeovers of claims whose batch was aborted.
-    pub claims: Vec<ClaimDoc>,
+    pub claims: Vec<ClaimDoc<'a>>,
     /// Source fingerprints recorded as duplicates or quarantined.
     pub others: Vec<Hash128>,
     /// Uuid hashes whose event `lakeq erase` removed: their claims stand (a retry of the
@@ -137,31 +139,39 @@ struct CommitLayout2 {
     batch: String,
     writer: String,
     committed_at_millis: i64,
-    claims: Vec<ClaimDoc>,
+    claims: Vec<ClaimDoc<'static>>,
     others: Vec<Hash128>,
+}
+
+/// What a ledger document needs to be written: its serde layout, and whether it carries
+/// erasures (`ELB3`) or not (`ELB2`).
+pub trait EncodeDocument: Serialize {
+    fn has_erasures(&self) -> bool {
+        false
+    }
 }
 
 /// A ledger document's binary layouts: `ELB2` for every document without erasures, `ELB3`
 /// (the derived layout, erasures included) for those with.
-pub trait LedgerDocument: Serialize + DeserializeOwned {
-    fn has_erasures(&self) -> bool {
-        false
-    }
-
+pub trait LedgerDocument: EncodeDocument + DeserializeOwned {
     /// Reads the `ELB2` layout.
     fn from_layout_2(plain: &[u8]) -> postcard::Result<(Self, &[u8])> {
         postcard::take_from_bytes(plain)
     }
 }
 
+impl EncodeDocument for ManifestDoc {}
 impl LedgerDocument for ManifestDoc {}
+impl EncodeDocument for LegacyManifestDoc {}
 impl LedgerDocument for LegacyManifestDoc {}
 
-impl LedgerDocument for CommitDoc {
+impl EncodeDocument for CommitDoc<'_> {
     fn has_erasures(&self) -> bool {
         !self.erased.is_empty()
     }
+}
 
+impl LedgerDocument for CommitDoc<'static> {
     fn from_layout_2(plain: &[u8]) -> postcard::Result<(Self, &[u8])> {
         let (doc, rest) = postcard::take_from_bytes::<CommitLayout2>(plain)?;
         let doc = CommitDoc {
@@ -177,11 +187,13 @@ impl LedgerDocument for CommitDoc {
     }
 }
 
-impl LedgerDocument for ChainDoc {
+impl EncodeDocument for ChainDoc {
     fn has_erasures(&self) -> bool {
         !self.erased.is_empty()
     }
+}
 
+impl LedgerDocument for ChainDoc {
     fn from_layout_2(plain: &[u8]) -> postcard::Result<(Self, &[u8])> {
         let (columns, rest) = postcard::take_from_bytes::<CheckpointColumns>(plain)?;
         let doc = columns
@@ -191,15 +203,17 @@ impl LedgerDocument for ChainDoc {
     }
 }
 
+/// One claim of a commit. Its strings serialize as `String`s would (same bytes in both
+/// formats); borrowed when written, owned when read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClaimDoc {
+pub struct ClaimDoc<'a> {
     pub uuid: Hash128,
-    pub shard: String,
-    pub sequence: String,
-    pub event_type: String,
+    pub shard: Cow<'a, str>,
+    pub sequence: Cow<'a, str>,
+    pub event_type: Cow<'a, str>,
     /// The aborted batch whose claim this one replaces.
     #[serde(default)]
-    pub replaces: Option<String>,
+    pub replaces: Option<Cow<'a, str>>,
 }
 
 /// A checkpoint: the merged state of a chain at `version`. In JSON (format 1) a list of
@@ -821,7 +835,7 @@ fn compress(bytes: &[u8]) -> Result<Vec<u8>, IngestError> {
 }
 
 /// A document in format 2: the magic, then zstd of its postcard bytes.
-pub fn encode_doc<T: LedgerDocument>(value: &T) -> Result<Bytes, IngestError> {
+pub fn encode_doc<T: EncodeDocument>(value: &T) -> Result<Bytes, IngestError> {
     let plain = postcard::to_stdvec(value).map_err(IngestError::encode("a ledger document (postcard)"))?;
     let mut out = Vec::with_capacity(plain.len() / 2 + 64);
     out.extend_from_slice(if value.has_erasures() {
@@ -1200,7 +1214,7 @@ mod tests {
             batch: &'a str,
             writer: &'a str,
             committed_at_millis: i64,
-            claims: Vec<ClaimDoc>,
+            claims: Vec<ClaimDoc<'a>>,
             others: Vec<Hash128>,
         }
         let before = Before {

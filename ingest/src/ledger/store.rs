@@ -229,7 +229,7 @@ impl Ledger {
         &mut self,
         key: ChainKey,
         version: u64,
-        doc: &CommitDoc,
+        doc: &CommitDoc<'_>,
     ) -> Result<(), IngestError> {
         self.stats.commits += 1;
         let path = key.version_path(version);
