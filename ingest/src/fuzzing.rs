@@ -466,7 +466,7 @@ fn checkpoint_round_trip(state: &ChainState) -> ChainDoc {
     stored
 }
 
-fn check_takeovers(before: &ChainDoc, after: &ChainDoc, commit: &CommitDoc) {
+fn check_takeovers(before: &ChainDoc, after: &ChainDoc, commit: &CommitDoc<'_>) {
     let after_by_uuid: BTreeMap<Hash128, _> = after.originals.iter().map(|c| (c.uuid, c)).collect();
     for old in &before.originals {
         let new = after_by_uuid

@@ -317,7 +317,7 @@ impl ChainState {
 
     /// Applies the commit that follows `self.version`. Every entry is checked first: a
     /// corrupt commit is refused as a whole and leaves the state as it was.
-    pub fn apply(&mut self, version: u64, doc: &CommitDoc, path: &str) -> Result<(), IngestError> {
+    pub fn apply(&mut self, version: u64, doc: &CommitDoc<'_>, path: &str) -> Result<(), IngestError> {
         let expected = self
             .version
             .checked_add(1)
@@ -360,7 +360,7 @@ impl ChainState {
         Ok(())
     }
 
-    fn apply_claim(&mut self, uuid: u128, digits: &str, claim: &ClaimDoc, stamp: u32) {
+    fn apply_claim(&mut self, uuid: u128, digits: &str, claim: &ClaimDoc<'_>, stamp: u32) {
         let current_batch = self.originals.get(uuid).map(|c| self.batch_text(c.stamp));
         // A writer commits version N+1 only from the state at N, so a plain claim meets an
         // empty slot and a takeover meets the aborted claim it names. Anything else is

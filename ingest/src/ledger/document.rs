@@ -151,8 +151,8 @@ pub trait EncodeDocument: Serialize {
     }
 }
 
-/// A ledger document's binary layouts: `ELB2` for every document without erasures, `ELB3`
-/// (the derived layout, erasures included) for those with.
+/// A ledger document that can also be read back: in `ELB2` (a document without erasures, in
+/// its layout of before erasures), `ELB3` (the derived layout) or format-1 JSON.
 pub trait LedgerDocument: EncodeDocument + DeserializeOwned {
     /// Reads the `ELB2` layout.
     fn from_layout_2(plain: &[u8]) -> postcard::Result<(Self, &[u8])> {
@@ -1134,6 +1134,81 @@ mod tests {
             json.contains(&format!(r#""uuid":"{:032x}""#, u128::MAX - 5)),
             "{json}"
         );
+    }
+
+    /// Claims borrow their strings when written; the bytes are those of the owned `String`
+    /// fields that releases before that wrote, in both formats, with and without `replaces`.
+    #[test]
+    fn borrowed_claims_write_the_bytes_of_owned_ones() {
+        #[derive(Serialize)]
+        struct OwnedClaim {
+            uuid: Hash128,
+            shard: String,
+            sequence: String,
+            event_type: String,
+            replaces: Option<String>,
+        }
+        #[derive(Serialize)]
+        struct OwnedCommit {
+            format: u32,
+            batch: String,
+            writer: String,
+            committed_at_millis: i64,
+            claims: Vec<OwnedClaim>,
+            others: Vec<Hash128>,
+        }
+        let (shard, sequence, replaced) = (
+            String::from("shardId-000000000003"),
+            String::from("49590338271490256608559692538361571095921575989136588898"),
+            String::from("0001700000000000-00000000000000aa"),
+        );
+        let borrowed = CommitDoc {
+            format: FORMAT,
+            batch: "b".into(),
+            writer: "w".into(),
+            committed_at_millis: 7,
+            claims: [None, Some(Cow::Borrowed(replaced.as_str()))]
+                .into_iter()
+                .enumerate()
+                .map(|(i, replaces)| ClaimDoc {
+                    uuid: Hash128(i as u128 + 1),
+                    shard: Cow::Borrowed(&shard),
+                    sequence: Cow::Borrowed(&sequence),
+                    event_type: Cow::Borrowed("payment"),
+                    replaces,
+                })
+                .collect(),
+            others: vec![Hash128(9)],
+            erased: vec![],
+        };
+        let owned = OwnedCommit {
+            format: FORMAT,
+            batch: "b".into(),
+            writer: "w".into(),
+            committed_at_millis: 7,
+            claims: [None, Some(replaced.clone())]
+                .into_iter()
+                .enumerate()
+                .map(|(i, replaces)| OwnedClaim {
+                    uuid: Hash128(i as u128 + 1),
+                    shard: shard.clone(),
+                    sequence: sequence.clone(),
+                    event_type: "payment".into(),
+                    replaces,
+                })
+                .collect(),
+            others: vec![Hash128(9)],
+        };
+        assert_eq!(
+            postcard::to_stdvec(&borrowed).expect("postcard"),
+            postcard::to_stdvec(&owned).expect("postcard")
+        );
+        assert_eq!(
+            serde_json::to_string(&borrowed).expect("json"),
+            serde_json::to_string(&owned).expect("json")
+        );
+        let written = encode_doc(&borrowed).expect("encode");
+        assert_eq!(decode_doc::<CommitDoc>(&written, "v").expect("decode"), borrowed);
     }
 
     #[test]
