@@ -17,12 +17,14 @@ fn main() {
     let mut code = String::from(
         "/// Registry documents shipped in `schemas/events/`: (file name, JSON text).\npub const EMBEDDED_DOCUMENTS: &[(&str, &str)] = &[\n",
     );
+    // Paths relative to the crate, not absolute: cargo gives a crate the same output
+    // directory in every checkout that shares a target directory, so an absolute path here
+    // would point at whichever checkout ran the build script last.
     for name in &names {
-        let abs = std::fs::canonicalize(dir.join(name)).expect("readable schema file");
         writeln!(
             code,
-            "    ({name:?}, include_str!({:?})),",
-            abs.display().to_string()
+            "    ({name:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {:?}))),",
+            format!("/events/{name}")
         )
         .expect("write to string");
         println!("cargo:rerun-if-changed=events/{name}");

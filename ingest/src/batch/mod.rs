@@ -6,5 +6,5 @@ pub mod processor;
 pub mod report;
 
 pub use files::Role;
-pub use processor::{BatchProcessor, ProcessorConfig};
+pub use processor::{BatchProcessor, DecodedBatch, ProcessorConfig};
 pub use report::{BatchReport, CommittedAs, Counts, FileWritten, RecordOutcome};

@@ -116,6 +116,30 @@ impl Item {
     }
 }
 
+/// A batch's records decoded and placed in their chains. Pure CPU over the records and the
+/// lake's bucket count, with no ledger state, so it can be done ahead of the batch before
+/// it: `ingest run` decodes the next batch on a second core while this one commits.
+#[derive(Debug)]
+pub struct DecodedBatch {
+    items: Vec<Item>,
+    buckets: u32,
+}
+
+impl DecodedBatch {
+    /// Decodes every record (on all cores) for a lake of `buckets` buckets per date.
+    pub fn decode(records: &[SourceRecord], buckets: u32) -> DecodedBatch {
+        DecodedBatch {
+            items: records.par_iter().map(|r| Item::new(r, buckets)).collect(),
+            buckets,
+        }
+    }
+
+    /// Whether this was decoded from a batch of `records` records for this lake's buckets.
+    fn fits(&self, records: usize, buckets: u32) -> bool {
+        self.items.len() == records && self.buckets == buckets
+    }
+}
+
 /// Processes batches against one lake; keeps the ledger's warm cache between batches.
 #[derive(Debug)]
 pub struct BatchProcessor {
@@ -193,6 +217,11 @@ impl BatchProcessor {
         &self.lake
     }
 
+    /// Hash buckets per date of this lake, for [`DecodedBatch::decode`].
+    pub fn buckets(&self) -> u32 {
+        self.ledger.buckets()
+    }
+
     /// Processes one batch. `Err` means nothing in the batch can be reported as done (the
     /// caller retries the whole batch); per-record failures are in the report.
     pub async fn process(
@@ -200,22 +229,41 @@ impl BatchProcessor {
         records: &[SourceRecord],
         now_millis: i64,
     ) -> Result<BatchReport, IngestError> {
+        // Decoding is most of a record's CPU and needs nothing shared: it uses every core.
+        let decoded = DecodedBatch::decode(records, self.buckets());
+        self.process_decoded(records, &decoded, now_millis).await
+    }
+
+    /// [`process`](Self::process) for records already decoded by [`DecodedBatch::decode`]
+    /// (a batch decoded for another bucket count or another number of records is decoded
+    /// again). A retry of the batch can pass the same decoding.
+    pub async fn process_decoded(
+        &mut self,
+        records: &[SourceRecord],
+        decoded: &DecodedBatch,
+        now_millis: i64,
+    ) -> Result<BatchReport, IngestError> {
+        let redecoded;
+        let decoded = if decoded.fits(records.len(), self.buckets()) {
+            decoded
+        } else {
+            redecoded = DecodedBatch::decode(records, self.buckets());
+            &redecoded
+        };
+        let items = &decoded.items;
         let batch = BatchId::new(now_millis, self.rng.next_u64());
         self.ledger.begin_batch();
-        let buckets = self.ledger.buckets();
-        // Decoding is most of a record's CPU and needs nothing shared: it uses every core.
-        let items: Vec<Item> = records.par_iter().map(|r| Item::new(r, buckets)).collect();
         let conflicts_before = self.ledger.stats.conflicts;
         let mut decisions = same_source_decisions(items.iter().map(|item| item.source_fp));
-        let chains = group_by_chain(&items, &decisions);
+        let chains = group_by_chain(items, &decisions);
         let committed = self
-            .commit_chains(&batch, records, &items, &chains, &mut decisions, now_millis)
+            .commit_chains(&batch, records, items, &chains, &mut decisions, now_millis)
             .await;
         let mut report = BatchReport::default();
         match committed {
             Ok(attempted) => {
                 if let Err(e) = self
-                    .finish(&batch, records, &items, &decisions, now_millis, &mut report)
+                    .finish(&batch, records, items, &decisions, now_millis, &mut report)
                     .await
                 {
                     if attempted && report.batch.is_none() {
@@ -231,7 +279,7 @@ impl BatchProcessor {
                 return Err(e);
             }
         }
-        report.outcomes = outcomes(&items, &decisions);
+        report.outcomes = outcomes(items, &decisions);
         report.ledger_conflicts = self.ledger.stats.conflicts - conflicts_before;
         Ok(report)
     }
@@ -295,8 +343,9 @@ impl BatchProcessor {
             }
             attempted |= !proposals.is_empty();
             let lake = &self.lake;
+            // Encoding (zstd) is the round's CPU: on every core, before the PUTs stream.
             let puts: Vec<_> = proposals
-                .iter()
+                .par_iter()
                 .map(|(key, version, doc)| (key.version_path(*version), document::encode_doc(doc)))
                 .collect();
             let created: Vec<_> = futures::stream::iter(puts)

@@ -138,7 +138,8 @@ struct RunArgs {
     /// Records per batch: more means fewer, larger files (Kinesis delivers up to 10,000)
     #[arg(long, default_value_t = ingest::run::DEFAULT_BATCH_RECORDS as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     batch_size: u32,
-    /// Input bytes per batch at most (bounds memory; a larger single record is a batch alone)
+    /// Input bytes per batch at most (bounds memory: two batches are in memory on two or
+    /// more cores, one read ahead; a larger single record is a batch alone)
     #[arg(long, default_value_t = ingest::run::DEFAULT_BATCH_BYTES as u64, value_parser = clap::value_parser!(u64).range(1024..=4 << 30))]
     batch_bytes: u64,
     /// Attempts per batch when it fails with a retryable error (store, contention)
@@ -457,6 +458,7 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
             batch_size: args.batch_size as usize,
             batch_bytes: usize::try_from(args.batch_bytes).unwrap_or(usize::MAX),
             attempts: args.attempts,
+            ..RunOptions::default()
         };
         let summary = run(&mut processor, &input, options, &mut on_progress).await;
         if let Some(bar) = bar {

@@ -85,7 +85,7 @@ pub fn bucket_of(hash: u128, buckets: u32) -> u32 {
 #[derive(Debug, Default, Clone)]
 struct Interner {
     values: Vec<Arc<str>>,
-    index: HashMap<Arc<str>, u32>,
+    index: HashTable<Arc<str>, u32>,
 }
 
 impl Interner {
@@ -582,9 +582,9 @@ impl ChainState {
 struct CheckpointTables<'s> {
     state: &'s ChainState,
     strings: Vec<&'s str>,
-    string_index: HashMap<&'s str, u32>,
+    string_index: HashTable<&'s str, u32>,
     stamps: Vec<(u32, i64)>,
-    stamp_index: HashMap<(u32, i64), u32>,
+    stamp_index: HashTable<(u32, i64), u32>,
     shards: Vec<Option<u32>>,
     types: Vec<Option<u32>>,
     state_stamps: Vec<Option<u32>>,
@@ -595,9 +595,9 @@ impl<'s> CheckpointTables<'s> {
         CheckpointTables {
             state,
             strings: Vec::new(),
-            string_index: HashMap::new(),
+            string_index: HashTable::default(),
             stamps: Vec::new(),
-            stamp_index: HashMap::new(),
+            stamp_index: HashTable::default(),
             shards: vec![None; state.shards.len()],
             types: vec![None; state.types.len()],
             state_stamps: vec![None; state.stamps.len()],

@@ -269,9 +269,9 @@ struct CheckpointColumns {
 #[derive(Default)]
 struct Tables {
     strings: Vec<String>,
-    string_index: std::collections::HashMap<String, u32>,
+    string_index: super::chain::HashTable<String, u32>,
     stamps: Vec<(u32, i64)>,
-    stamp_index: std::collections::HashMap<(u32, i64), u32>,
+    stamp_index: super::chain::HashTable<(u32, i64), u32>,
 }
 
 impl Tables {

@@ -13,6 +13,7 @@ mod kinesis_e2e;
 mod lambda_handler;
 mod ledger_cache;
 mod lossless;
+mod read_ahead;
 mod rerun;
 mod store_faults;
 mod upgrade;
