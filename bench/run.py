@@ -364,7 +364,8 @@ def main():
     parser.add_argument("--start-runs", type=int, default=10)
     args = parser.parse_args()
 
-    target = os.path.join(REPO, "target", "debug" if args.profile == "debug" else args.profile)
+    target_dir = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+    target = os.path.join(target_dir, "debug" if args.profile == "debug" else args.profile)
     binaries = {
         "ingest": os.path.join(target, "ingest"),
         "lambda": os.path.join(target, "eventlake-lambda"),

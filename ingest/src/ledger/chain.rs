@@ -86,17 +86,27 @@ pub fn bucket_of(hash: u128, buckets: u32) -> u32 {
 struct Interner {
     values: Vec<Arc<str>>,
     index: HashTable<Arc<str>, u32>,
+    /// The index the last call returned.
+    last: u32,
 }
 
 impl Interner {
     fn intern(&mut self, value: &str) -> u32 {
-        if let Some(&i) = self.index.get(value) {
-            return i;
+        // A commit's claims mostly repeat the string before them (one shard, a few types).
+        if self.values.get(self.last as usize).is_some_and(|last| **last == *value) {
+            return self.last;
         }
-        let arc: Arc<str> = Arc::from(value);
-        let i = self.values.len() as u32;
-        self.values.push(arc.clone());
-        self.index.insert(arc, i);
+        let i = match self.index.get(value) {
+            Some(&i) => i,
+            None => {
+                let arc: Arc<str> = Arc::from(value);
+                let i = self.values.len() as u32;
+                self.values.push(arc.clone());
+                self.index.insert(arc, i);
+                i
+            }
+        };
+        self.last = i;
         i
     }
 
@@ -731,6 +741,16 @@ fn corrupt(path: &str, message: String) -> IngestError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interned_string_keeps_its_index_whatever_came_before() {
+        let mut interner = Interner::default();
+        let order = ["a", "a", "b", "a", "c", "c", "b", "a", "", ""];
+        let indexes: Vec<u32> = order.iter().map(|v| interner.intern(v)).collect();
+        assert_eq!(indexes, [0, 0, 1, 0, 2, 2, 1, 0, 3, 3]);
+        assert_eq!(interner.len(), 4);
+        assert!(order.iter().all(|v| interner.get(interner.index[*v]) == *v));
+    }
 
     /// A checkpoint's stored bytes from columns as given (any of them may be inconsistent).
     fn stored(
