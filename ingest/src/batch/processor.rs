@@ -37,8 +37,8 @@ use rayon::prelude::*;
 use schemas::{PartitionDate, Registry};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Settings of a processor; the defaults suit the Lambda.
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +70,11 @@ impl Default for ProcessorConfig {
 /// One record, decoded and placed in its chain.
 #[derive(Debug)]
 struct Item {
-    source_fp: u128,
+    /// The record's source fingerprint (MD5 over its source and bytes), computed when first
+    /// needed: for invalid records (it is their key), for records whose uuid their chain
+    /// already claims, and for duplicates (the chain records it). A first-time event, most
+    /// of a stream, never needs it.
+    source_fp: OnceLock<u128>,
     decoded: Result<Event, Invalid>,
     chain: ChainKey,
     /// uuid hash (events chains) or source fingerprint (quarantine chains)
@@ -78,9 +82,14 @@ struct Item {
 }
 
 impl Item {
+    /// The source fingerprint of `record`, which this item was decoded from.
+    fn source_fp(&self, record: &SourceRecord) -> u128 {
+        *self.source_fp.get_or_init(|| record.fingerprint())
+    }
+
     fn new(record: &SourceRecord, buckets: u32) -> Item {
         let decoded = decode::decode(&record.data);
-        let source_fp = record.fingerprint();
+        let source_fp = OnceLock::new();
         let (chain, key) = match &decoded {
             Ok(event) => {
                 let uuid_hash = u128::from_be_bytes(Md5::digest(event.event_uuid.as_bytes()).into());
@@ -95,15 +104,16 @@ impl Item {
                 )
             }
             Err(_) => {
+                let fp = *source_fp.get_or_init(|| record.fingerprint());
                 let date = PartitionDate::from_unix_micros(record.arrival_micros);
-                let bucket = bucket_of(source_fp, buckets);
+                let bucket = bucket_of(fp, buckets);
                 (
                     ChainKey {
                         kind: ChainKind::Quarantine,
                         date,
                         bucket,
                     },
-                    source_fp,
+                    fp,
                 )
             }
         };
@@ -254,7 +264,7 @@ impl BatchProcessor {
         let batch = BatchId::new(now_millis, self.rng.next_u64());
         self.ledger.begin_batch();
         let conflicts_before = self.ledger.stats.conflicts;
-        let mut decisions = same_source_decisions(items.iter().map(|item| item.source_fp));
+        let mut decisions = same_source_decisions(records.iter().map(|r| (&r.source, &r.data[..])));
         let chains = group_by_chain(items, &decisions);
         let committed = self
             .commit_chains(&batch, records, items, &chains, &mut decisions, now_millis)
@@ -398,7 +408,17 @@ impl BatchProcessor {
                     .then(|| state.original(items[i].key))
                     .flatten();
                 let erased = key.kind == ChainKind::Events && state.is_erased(items[i].key);
-                (state.other(items[i].source_fp), claim, erased)
+                // An events chain records a source only beside a claim on its uuid (for a
+                // duplicate, in the same commit as the claim or after it) and never removes
+                // a claim: without one there is no entry to find, nor a fingerprint to take.
+                let other = match (key.kind, &claim) {
+                    (ChainKind::Events, None) => {
+                        debug_assert!(state.other(items[i].source_fp(&records[i])).is_none());
+                        None
+                    }
+                    _ => state.other(items[i].source_fp(&records[i])),
+                };
+                (other, claim, erased)
             })
             .collect();
         let mut resolved: HashMap<BatchId, Resolution> = HashMap::new();
@@ -477,7 +497,7 @@ impl BatchProcessor {
             report.files = files::put_files(&self.lake, encoded, self.config.parallelism).await?;
             self.ledger.mark_verified(batch.clone());
         }
-        self.count_erased_resends(items, decisions).await?;
+        self.count_erased_resends(records, items, decisions).await?;
         let earlier: HashSet<BatchId> = decisions
             .iter()
             .filter_map(|d| match d {
@@ -530,14 +550,16 @@ impl BatchProcessor {
     /// retry of the same record counts once): its payload is never stored.
     async fn count_erased_resends(
         &self,
+        records: &[SourceRecord],
         items: &[Item],
         decisions: &[Option<Decision>],
     ) -> Result<(), IngestError> {
-        let keys: Vec<String> = items
+        let keys: Vec<String> = records
             .iter()
+            .zip(items)
             .zip(decisions)
             .filter(|(_, d)| matches!(d, Some(Decision::ErasedResend)))
-            .map(|(item, _)| Layout::erased_resend(item.source_fp))
+            .map(|((record, item), _)| Layout::erased_resend(item.source_fp(record)))
             .collect();
         let lake = &self.lake;
         futures::stream::iter(keys)
@@ -606,7 +628,7 @@ fn commit_doc<'a>(
                     replaces: replaces.map(|batch| Cow::Owned(batch.to_string())),
                 });
             }
-            Entry::Other => doc.others.push(Hash128(items[*i].source_fp)),
+            Entry::Other => doc.others.push(Hash128(items[*i].source_fp(&records[*i]))),
             Entry::Nothing => {}
         }
     }

@@ -93,7 +93,11 @@ struct Interner {
 impl Interner {
     fn intern(&mut self, value: &str) -> u32 {
         // A commit's claims mostly repeat the string before them (one shard, a few types).
-        if self.values.get(self.last as usize).is_some_and(|last| **last == *value) {
+        if self
+            .values
+            .get(self.last as usize)
+            .is_some_and(|last| **last == *value)
+        {
             return self.last;
         }
         let i = match self.index.get(value) {

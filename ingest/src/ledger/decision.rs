@@ -149,16 +149,19 @@ fn decide_event(
     }
 }
 
-/// Later records with the same source (fingerprint) as an earlier one in the batch mirror
-/// it; the others are left to their chains.
-pub(crate) fn same_source_decisions(source_fps: impl Iterator<Item = u128>) -> Vec<Option<Decision>> {
-    let mut first: HashTable<u128, usize> = HashTable::default();
-    source_fps
+/// Later records with the same source and the same bytes (what a source fingerprint covers,
+/// compared whole) as an earlier one in the batch mirror it; the others are left to their
+/// chains.
+pub(crate) fn same_source_decisions<'a>(
+    records: impl Iterator<Item = (&'a SourceId, &'a [u8])>,
+) -> Vec<Option<Decision>> {
+    let mut first: HashTable<(&SourceId, &[u8]), usize> = HashTable::default();
+    records
         .enumerate()
-        .map(|(i, fp)| match first.get(&fp) {
+        .map(|(i, record)| match first.get(&record) {
             Some(&j) => Some(Decision::SameSourceAs(j)),
             None => {
-                first.insert(fp, i);
+                first.insert(record, i);
                 None
             }
         })
@@ -333,9 +336,23 @@ mod tests {
 
     #[test]
     fn repeated_sources_mirror_their_first_record() {
-        let d = same_source_decisions([5, 6, 5, 5].into_iter());
+        let (five, six) = (source(5), source(6));
+        let records: [(&SourceId, &[u8]); 6] = [
+            (&five, b"a"),
+            (&six, b"a"),
+            (&five, b"a"),
+            (&five, b"b"),
+            (&five, b"a"),
+            (&six, b"b"),
+        ];
+        let d = same_source_decisions(records.into_iter());
         assert!(d[0].is_none() && d[1].is_none());
         assert!(matches!(d[2], Some(Decision::SameSourceAs(0))));
-        assert!(matches!(d[3], Some(Decision::SameSourceAs(0))));
+        assert!(
+            d[3].is_none(),
+            "the same source with other bytes is a record of its own"
+        );
+        assert!(matches!(d[4], Some(Decision::SameSourceAs(0))));
+        assert!(d[5].is_none());
     }
 }

@@ -9,6 +9,7 @@ mod dedup_simulation;
 mod errors;
 mod fuzz_replay;
 mod hostile_input;
+mod in_batch_repeats;
 mod kinesis_e2e;
 mod lambda_handler;
 mod ledger_cache;
