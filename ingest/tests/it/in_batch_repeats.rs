@@ -18,7 +18,7 @@ fn batch() -> Vec<SourceRecord> {
     vec![
         record(shard, 1, first.clone()),
         // the same source, the same bytes: a replay inside the batch
-        record(shard, 1, first.clone()),
+        record(shard, 1, first),
         // the same uuid from another source, other bytes: a duplicate of record 0
         record(
             shard,
