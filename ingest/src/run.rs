@@ -446,7 +446,7 @@ pub(crate) fn read_bounded_line(
                 break;
             }
             any = true;
-            let (part, used, done) = match chunk.iter().position(|&b| b == b'\n') {
+            let (part, used, done) = match memchr::memchr(b'\n', chunk) {
                 Some(at) => (&chunk[..at], at + 1, true),
                 None => (chunk, chunk.len(), false),
             };

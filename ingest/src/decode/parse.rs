@@ -62,9 +62,21 @@ const LINEAR_KEY_SCAN: usize = 32;
 
 /// Reads one record (the input is at most [`super::MAX_RECORD_BYTES`]).
 pub(super) fn record(data: &[u8]) -> Result<Parsed, serde_json::Error> {
-    let mut deserializer = serde_json::Deserializer::from_slice(data);
+    // Read from bytes, serde_json checks UTF-8 string by string; every record that parses is
+    // UTF-8 as a whole, so one check of the whole record and a read as text give the same
+    // result for less. Anything else is read as bytes, for serde_json's own error.
+    match std::str::from_utf8(data) {
+        Ok(text) => read(serde_json::Deserializer::from_str(text), data.len()),
+        Err(_) => read(serde_json::Deserializer::from_slice(data), data.len()),
+    }
+}
+
+fn read<'de, R: serde_json::de::Read<'de>>(
+    mut deserializer: serde_json::Deserializer<R>,
+    len: usize,
+) -> Result<Parsed, serde_json::Error> {
     let visitor = RecordVisitor {
-        payload: Payload::with_capacity(data.len()),
+        payload: Payload::with_capacity(len),
     };
     let parsed = (&mut deserializer).deserialize_any(visitor)?;
     deserializer.end()?;

@@ -155,8 +155,9 @@ fn decide_event(
 pub(crate) fn same_source_decisions<'a>(
     records: impl Iterator<Item = (&'a SourceId, &'a [u8])>,
 ) -> Vec<Option<Decision>> {
-    let mut first: HashTable<(&SourceId, &[u8]), usize> = HashTable::default();
+    let mut first: HashTable<SameSource<'_>, usize> = HashTable::default();
     records
+        .map(|(source, bytes)| SameSource { source, bytes })
         .enumerate()
         .map(|(i, record)| match first.get(&record) {
             Some(&j) => Some(Decision::SameSourceAs(j)),
@@ -166,6 +167,21 @@ pub(crate) fn same_source_decisions<'a>(
             }
         })
         .collect()
+}
+
+/// A record as [`same_source_decisions`] compares it: equal when source and bytes are, hashed
+/// by its source alone (the same source with other bytes is rare; hashing every record's bytes
+/// is not).
+#[derive(PartialEq, Eq)]
+struct SameSource<'a> {
+    source: &'a SourceId,
+    bytes: &'a [u8],
+}
+
+impl std::hash::Hash for SameSource<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.source.hash(state);
+    }
 }
 
 #[cfg(test)]
