@@ -92,6 +92,9 @@ pub struct RunSummary {
     pub rows_per_partition: BTreeMap<String, u64>,
     pub seconds: f64,
     pub events_per_second: f64,
+    /// Whether the next batch was read and decoded while one committed
+    /// ([`RunOptions::read_ahead`]).
+    pub read_ahead: bool,
 }
 
 /// Progress callback: records done so far, input bytes read so far.
@@ -114,7 +117,10 @@ pub async fn run(
         .with_batch_bytes(options.batch_bytes);
     let mut batches = DecodedBatches::start(lines, processor.buckets(), options.read_ahead)
         .map_err(|e| input_error(input, e))?;
-    let mut summary = RunSummary::default();
+    let mut summary = RunSummary {
+        read_ahead: options.read_ahead,
+        ..RunSummary::default()
+    };
     while let Some(next) = batches.next().await {
         let ReadBatch {
             records,

@@ -172,3 +172,47 @@ fn run_into_an_s3_lake_on_moto() {
     );
     check_invariant(&file_records(&input), &rows).expect("invariant on S3");
 }
+
+#[test]
+fn no_read_ahead_decodes_one_batch_at_a_time_and_writes_the_same_lake() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in.jsonl");
+    let input = input.to_str().expect("utf8");
+    let generated = ingest(
+        &["generate", "--events", "2000", "--seed", "9", "--output", input],
+        &[],
+    );
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let cores_allow = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    let mut counts = Vec::new();
+    for (flag, read_ahead) in [(None, cores_allow), (Some("--no-read-ahead"), false)] {
+        let lake = dir.path().join(format!("lake-{read_ahead}"));
+        let mut args = vec![
+            "run",
+            "--input",
+            input,
+            "--lake",
+            lake.to_str().expect("utf8"),
+            "--batch-size",
+            "500",
+            "--summary",
+            "json",
+        ];
+        args.extend(flag);
+        let out = ingest(&args, &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary JSON");
+        assert_eq!(summary["read_ahead"], read_ahead, "{flag:?}");
+        assert_eq!(summary["batches"], 4);
+        let rows = tokio::runtime::Runtime::new().expect("rt").block_on(read_lake(
+            &ingest::storage::Lake::open(
+                lake.to_str().expect("utf8"),
+                &ingest::storage::StoreOptions::default(),
+            )
+            .expect("lake"),
+        ));
+        check_invariant(&file_records(std::path::Path::new(input)), &rows).expect("invariant");
+        counts.push((rows.events.len(), rows.duplicates.len(), rows.quarantine.len()));
+    }
+    assert_eq!(counts[0], counts[1]);
+}
