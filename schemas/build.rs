@@ -17,9 +17,10 @@ fn main() {
     let mut code = String::from(
         "/// Registry documents shipped in `schemas/events/`: (file name, JSON text).\npub const EMBEDDED_DOCUMENTS: &[(&str, &str)] = &[\n",
     );
-    // Paths relative to the crate, not absolute: cargo gives a crate the same output
-    // directory in every checkout that shares a target directory, so an absolute path here
-    // would point at whichever checkout ran the build script last.
+    // Each path goes through `env!("CARGO_MANIFEST_DIR")`, resolved when the crate compiles,
+    // instead of being written out absolute: cargo gives a crate the same output directory in
+    // every checkout that shares a target directory, so a path written here would point at
+    // whichever checkout ran the build script last.
     for name in &names {
         writeln!(
             code,

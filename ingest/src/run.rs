@@ -100,7 +100,9 @@ pub struct RunSummary {
 /// Progress callback: records done so far, input bytes read so far.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
-/// Runs the whole input through the processor.
+/// Runs the whole input through the processor. When a batch fails, the reader thread (with
+/// [`RunOptions::read_ahead`]) may still be reading the next one; it ends there, at its next
+/// slot in the channel, without reading further.
 pub async fn run(
     processor: &mut BatchProcessor,
     input: &Input,
@@ -519,6 +521,40 @@ impl RunSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Serves its lines, then panics where the input would end.
+    struct PanicsAtTheEnd(std::io::Cursor<Vec<u8>>);
+
+    impl Read for PanicsAtTheEnd {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.read(buf)?;
+            if n == 0 {
+                panic!("the input's reader panicked");
+            }
+            Ok(n)
+        }
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "the input's reader panicked")]
+    async fn a_panic_while_reading_ahead_is_raised_not_taken_for_the_end_of_the_input() {
+        let text: String = (0..10).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+        let reader: Box<dyn BufRead + Send> = Box::new(BufReader::new(PanicsAtTheEnd(std::io::Cursor::new(
+            text.into_bytes(),
+        ))));
+        let counter = CountingReader {
+            inner: reader,
+            read: 0,
+        };
+        let lines = LineBatches::new(counter, "file:x".into(), 5, 5);
+        let mut batches = DecodedBatches::start(lines, 4, true).expect("reader thread");
+        let mut records = 0;
+        while let Some(batch) = batches.next().await {
+            records += batch.expect("read").records.len();
+        }
+        // Only the panic, re-raised by `next`, may end the input: returning here is a failure.
+        panic!("the input ended after {records} records, without the reader's panic");
+    }
 
     #[test]
     fn lines_become_records_with_stable_sources() {

@@ -6,5 +6,6 @@ pub mod processor;
 pub mod report;
 
 pub use files::Role;
-pub use processor::{BatchProcessor, DecodedBatch, ProcessorConfig};
+pub(crate) use processor::DecodedBatch;
+pub use processor::{BatchProcessor, ProcessorConfig};
 pub use report::{BatchReport, CommittedAs, Counts, FileWritten, RecordOutcome};

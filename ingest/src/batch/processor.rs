@@ -130,14 +130,14 @@ impl Item {
 /// lake's bucket count, with no ledger state, so it can be done ahead of the batch before
 /// it: `ingest run` decodes the next batch on a second core while this one commits.
 #[derive(Debug)]
-pub struct DecodedBatch {
+pub(crate) struct DecodedBatch {
     items: Vec<Item>,
     buckets: u32,
 }
 
 impl DecodedBatch {
     /// Decodes every record (on all cores) for a lake of `buckets` buckets per date.
-    pub fn decode(records: &[SourceRecord], buckets: u32) -> DecodedBatch {
+    pub(crate) fn decode(records: &[SourceRecord], buckets: u32) -> DecodedBatch {
         DecodedBatch {
             items: records.par_iter().map(|r| Item::new(r, buckets)).collect(),
             buckets,
@@ -247,7 +247,7 @@ impl BatchProcessor {
     /// [`process`](Self::process) for records already decoded by [`DecodedBatch::decode`]
     /// (a batch decoded for another bucket count or another number of records is decoded
     /// again). A retry of the batch can pass the same decoding.
-    pub async fn process_decoded(
+    pub(crate) async fn process_decoded(
         &mut self,
         records: &[SourceRecord],
         decoded: &DecodedBatch,

@@ -8,6 +8,12 @@
 //!   quarantined, so a retry of that record is recognised;
 //! - `erased`: uuid hashes whose event `lakeq erase` removed (the claim stays, so a retry of
 //!   the original is still a retry; a re-send is counted, never stored).
+//!
+//! An events chain never removes a claim (a takeover replaces its batch), and records a
+//! source in `others` only for a duplicate, in the commit that claims its uuid or after it.
+//! So a uuid without a claim has no source in `others`: the batch processor relies on this to
+//! skip the lookup (and the fingerprint) for a first-time event. A rule that records other
+//! sources, or drops claims, must change that too.
 
 use super::claims::ClaimIndex;
 use super::document::{
@@ -20,8 +26,9 @@ use crate::storage::{BatchId, Layout};
 use schemas::PartitionDate;
 use std::collections::HashMap;
 
-/// Tables keyed by 128-bit hashes: foldhash, seeded per process (the keys derive from input
-/// that senders choose, so the seed must not be predictable), instead of SipHash.
+/// The ledger's hash tables (uuid hashes, fingerprints, interned strings and stamps):
+/// foldhash, seeded per process (the keys derive from input that senders choose, so the seed
+/// must not be predictable), instead of SipHash.
 pub(crate) type HashTable<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::fmt;
 use std::sync::Arc;

@@ -185,8 +185,11 @@ fn no_read_ahead_decodes_one_batch_at_a_time_and_writes_the_same_lake() {
     assert!(generated.status.success(), "{}", stderr(&generated));
     let cores_allow = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
     let mut counts = Vec::new();
-    for (flag, read_ahead) in [(None, cores_allow), (Some("--no-read-ahead"), false)] {
-        let lake = dir.path().join(format!("lake-{read_ahead}"));
+    for (i, (flag, read_ahead)) in [(None, cores_allow), (Some("--no-read-ahead"), false)]
+        .into_iter()
+        .enumerate()
+    {
+        let lake = dir.path().join(format!("lake-{i}"));
         let mut args = vec![
             "run",
             "--input",
