@@ -132,14 +132,21 @@ impl Item {
 #[derive(Debug)]
 pub(crate) struct DecodedBatch {
     items: Vec<Item>,
+    /// Replays inside the batch ([`same_source_decisions`]): a function of the records alone.
+    same_source: Vec<Option<Decision>>,
     buckets: u32,
 }
 
 impl DecodedBatch {
     /// Decodes every record (on all cores) for a lake of `buckets` buckets per date.
     pub(crate) fn decode(records: &[SourceRecord], buckets: u32) -> DecodedBatch {
+        let (items, same_source) = rayon::join(
+            || records.par_iter().map(|r| Item::new(r, buckets)).collect(),
+            || same_source_decisions(records.iter().map(|r| (&r.source, &r.data[..]))),
+        );
         DecodedBatch {
-            items: records.par_iter().map(|r| Item::new(r, buckets)).collect(),
+            items,
+            same_source,
             buckets,
         }
     }
@@ -264,7 +271,7 @@ impl BatchProcessor {
         let batch = BatchId::new(now_millis, self.rng.next_u64());
         self.ledger.begin_batch();
         let conflicts_before = self.ledger.stats.conflicts;
-        let mut decisions = same_source_decisions(records.iter().map(|r| (&r.source, &r.data[..])));
+        let mut decisions = decoded.same_source.clone();
         let chains = group_by_chain(items, &decisions);
         let committed = self
             .commit_chains(&batch, records, items, &chains, &mut decisions, now_millis)
