@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::{LakeRows, T0, all_succeeded, event_json, processor, read_lake, record};
+use common::{T0, all_succeeded, event_json, processor, read_lake, record};
 use ingest::batch::{Counts, RecordOutcome};
 use ingest::source::SourceRecord;
 use ingest::storage::{Lake, StoreOptions};
@@ -38,13 +38,6 @@ fn batch() -> Vec<SourceRecord> {
     ]
 }
 
-fn sorted(mut rows: LakeRows) -> LakeRows {
-    rows.events.sort();
-    rows.duplicates.sort();
-    rows.quarantine.sort();
-    rows
-}
-
 #[tokio::test]
 async fn repeats_in_a_batch_share_a_fate_only_with_the_same_bytes_and_a_retry_changes_nothing() {
     let lake = Lake::open("memory://", &StoreOptions::default()).expect("lake");
@@ -64,7 +57,7 @@ async fn repeats_in_a_batch_share_a_fate_only_with_the_same_bytes_and_a_retry_ch
         (5, 1, 3, 0),
         "{counts:?}"
     );
-    let rows = sorted(read_lake(&lake).await);
+    let rows = read_lake(&lake).await.sorted();
     let uuids: Vec<&str> = rows.events.iter().map(|(u, _)| u.as_str()).collect();
     assert_eq!(uuids, ["u-1", "u-2", "u-3"]);
     assert_eq!(rows.duplicates.len(), 1);
@@ -94,7 +87,7 @@ async fn repeats_in_a_batch_share_a_fate_only_with_the_same_bytes_and_a_retry_ch
             retry.outcomes
         );
         assert_eq!(
-            sorted(read_lake(&lake).await),
+            read_lake(&lake).await.sorted(),
             rows,
             "{name}: the lake is unchanged"
         );

@@ -170,6 +170,16 @@ pub struct LakeRows {
     pub files: BTreeSet<String>,
 }
 
+impl LakeRows {
+    /// The same rows in a fixed order, to compare lakes written in other orders.
+    pub fn sorted(mut self) -> LakeRows {
+        self.events.sort();
+        self.duplicates.sort();
+        self.quarantine.sort();
+        self
+    }
+}
+
 pub async fn read_lake(lake: &Lake) -> LakeRows {
     let objects: Vec<_> = lake
         .store
