@@ -70,10 +70,10 @@ fn check_event(event: &Event) {
     let uuid = &event.event_uuid;
     assert!(!uuid.is_empty() && uuid.len() <= MAX_UUID_BYTES && !uuid.chars().any(char::is_control));
     let name = EventName::parse(&event.event_name).expect("an accepted name parses");
-    assert_eq!(name.event_type, event.event_type);
-    assert_eq!(name.event_subtype, event.event_subtype.as_deref());
-    let segment = event_type_segment(&event.event_type).expect("an accepted type is a partition value");
-    check_segment(&segment, "event_type", &event.event_type);
+    assert_eq!(name.event_type, event.event_type());
+    assert_eq!(name.event_subtype, event.event_subtype());
+    let segment = event_type_segment(event.event_type()).expect("an accepted type is a partition value");
+    check_segment(&segment, "event_type", event.event_type());
     assert!((MIN_CREATED_AT..MAX_CREATED_AT_EXCLUSIVE).contains(&event.created_at));
     assert_eq!(
         PartitionDate::from_unix_seconds(event.created_at),

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// Where `ingest run` reads from.
@@ -377,7 +378,8 @@ impl<R: BufRead> BufRead for CountingReader<R> {
 /// Cuts lines into batches of records with stable sources.
 struct LineBatches<R> {
     reader: R,
-    shard: String,
+    /// Shared by every record of the input.
+    shard: Arc<str>,
     arrival_micros: i64,
     batch_size: usize,
     batch_bytes: usize,
@@ -394,7 +396,7 @@ impl<R: BufRead> LineBatches<R> {
     fn new(reader: R, shard: String, arrival_micros: i64, batch_size: usize) -> Self {
         LineBatches {
             reader,
-            shard,
+            shard: Arc::from(shard),
             arrival_micros,
             batch_size,
             batch_bytes: DEFAULT_BATCH_BYTES,

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::Arc;
 
 /// A Kinesis sequence number: a decimal string, compared numerically.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -57,14 +58,15 @@ impl fmt::Display for SequenceNumber {
 }
 
 /// The position of a record in its stream: the identity that makes a replay a retry.
+/// The records of a batch mostly come from one shard, so they share its id (`Arc`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SourceId {
-    pub shard_id: String,
+    pub shard_id: Arc<str>,
     pub sequence: SequenceNumber,
 }
 
 impl SourceId {
-    pub fn new(shard_id: impl Into<String>, sequence: SequenceNumber) -> Self {
+    pub fn new(shard_id: impl Into<Arc<str>>, sequence: SequenceNumber) -> Self {
         SourceId {
             shard_id: shard_id.into(),
             sequence,

@@ -73,12 +73,12 @@ pub fn encode_files(
         let arrival_date = PartitionDate::from_unix_micros(row.arrival_micros);
         let invalid = match (row.role, row.decoded) {
             (Role::Event, Ok(event)) => {
-                let key = (TableKind::Events, event.event_type.as_str(), event.date);
+                let key = (TableKind::Events, event.event_type(), event.date);
                 events.entry(key).or_default().push(event_row(row, event));
                 continue;
             }
             (Role::Duplicate(original), Ok(event)) => {
-                let key = (TableKind::Duplicates, event.event_type.as_str(), event.date);
+                let key = (TableKind::Duplicates, event.event_type(), event.date);
                 duplicates.entry(key).or_default().push(DuplicateRow {
                     row: event_row(row, event),
                     original,

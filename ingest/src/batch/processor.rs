@@ -631,7 +631,7 @@ fn commit_doc<'a>(
                     uuid: Hash128(items[*i].key),
                     shard: Cow::Borrowed(&records[*i].source.shard_id),
                     sequence: Cow::Borrowed(records[*i].source.sequence.as_str()),
-                    event_type: Cow::Borrowed(&event.event_type),
+                    event_type: Cow::Borrowed(event.event_type()),
                     replaces: replaces.map(|batch| Cow::Owned(batch.to_string())),
                 });
             }
@@ -659,7 +659,7 @@ fn roles(
                 let event_type = items[*j]
                     .decoded
                     .as_ref()
-                    .map(|e| e.event_type.as_str())
+                    .map(|e| e.event_type())
                     .unwrap_or_default();
                 Some(Role::Duplicate(OriginalPointer {
                     source: records[*j].source.clone(),

@@ -104,19 +104,34 @@ pub struct Invalid {
 }
 
 /// A valid, enriched event. `payload` holds every field except the three envelope fields,
-/// in record order.
+/// in record order. `event_type` and `event_subtype` are parts of `event_name`, kept as its
+/// byte offsets rather than strings of their own (two allocations fewer per record).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub event_uuid: String,
     pub event_name: String,
-    pub event_type: String,
-    pub event_subtype: Option<String>,
+    /// `event_name[..type_end]` is the type.
+    type_end: u32,
+    /// `event_name[type_end + 1..subtype_end]` is the subtype; none when `subtype_end` is
+    /// `type_end` (a subtype is never empty).
+    subtype_end: u32,
     pub created_at: i64,
     pub date: PartitionDate,
     pub payload: Payload,
 }
 
 impl Event {
+    /// The first `:`-separated part of the name (`payment` of `payment:order:completed`).
+    pub fn event_type(&self) -> &str {
+        &self.event_name[..self.type_end as usize]
+    }
+
+    /// The second part of the name, if any (`order` of `payment:order:completed`).
+    pub fn event_subtype(&self) -> Option<&str> {
+        (self.subtype_end > self.type_end)
+            .then(|| &self.event_name[self.type_end as usize + 1..self.subtype_end as usize])
+    }
+
     /// `created_datetime` as ISO 8601 UTC, e.g. `2022-02-14T11:40:00Z`.
     pub fn created_datetime(&self) -> String {
         chrono::DateTime::from_timestamp(self.created_at, 0)
@@ -171,10 +186,12 @@ pub fn decode(data: &[u8]) -> Result<Event, Invalid> {
     }
     let parsed = EventName::parse(&name)
         .map_err(|e| with_ids(invalid(QuarantineReason::BadEventName, e.to_string())))?;
-    let (event_type, event_subtype) = (
-        parsed.event_type.to_owned(),
-        parsed.event_subtype.map(str::to_owned),
-    );
+    // Both parts are slices of `name` from its start (type, `:`, subtype); a name is at most a
+    // record long, far below `u32::MAX`.
+    let type_end = parsed.event_type.len() as u32;
+    let subtype_end = parsed
+        .event_subtype
+        .map_or(type_end, |subtype| type_end + 1 + subtype.len() as u32);
     let date = PartitionDate::from_unix_seconds(created_at).ok_or_else(|| {
         with_ids(invalid(
             QuarantineReason::BadTimestamp,
@@ -184,8 +201,8 @@ pub fn decode(data: &[u8]) -> Result<Event, Invalid> {
     Ok(Event {
         event_uuid: uuid,
         event_name: name,
-        event_type,
-        event_subtype,
+        type_end,
+        subtype_end,
         created_at,
         date,
         payload: fields.payload,
@@ -350,8 +367,8 @@ mod tests {
     #[test]
     fn a_valid_event_is_enriched() {
         let event = decode(OK.as_bytes()).expect("valid");
-        assert_eq!(event.event_type, "payment");
-        assert_eq!(event.event_subtype.as_deref(), Some("order"));
+        assert_eq!(event.event_type(), "payment");
+        assert_eq!(event.event_subtype(), Some("order"));
         assert_eq!(event.event_name, "payment:order:completed");
         assert_eq!(event.created_datetime(), "2022-02-14T11:40:00Z");
         assert_eq!(event.date.to_string(), "2022-02-14");
@@ -361,19 +378,15 @@ mod tests {
     #[test]
     fn names_with_one_two_three_parts() {
         let with_name = |n: &str| decode(OK.replace("payment:order:completed", n).as_bytes());
-        assert_eq!(with_name("heartbeat").expect("one part").event_subtype, None);
+        assert_eq!(with_name("heartbeat").expect("one part").event_subtype(), None);
         let two = with_name("account:created").expect("two parts");
         assert_eq!(
-            (two.event_type.as_str(), two.event_subtype.as_deref()),
+            (two.event_type(), two.event_subtype()),
             ("account", Some("created"))
         );
         let four = with_name("a:b:c:d").expect("four parts");
         assert_eq!(
-            (
-                four.event_type.as_str(),
-                four.event_subtype.as_deref(),
-                four.event_name.as_str()
-            ),
+            (four.event_type(), four.event_subtype(), four.event_name.as_str()),
             ("a", Some("b"), "a:b:c:d")
         );
     }
@@ -623,8 +636,8 @@ mod tests {
                 prop_assert_eq!(&event.event_name, &envelope.name);
                 prop_assert_eq!(event.created_at, envelope.created_at);
                 let mut parts = envelope.name.split(':');
-                prop_assert_eq!(Some(event.event_type.as_str()), parts.next());
-                prop_assert_eq!(event.event_subtype.as_deref(), parts.next());
+                prop_assert_eq!(Some(event.event_type()), parts.next());
+                prop_assert_eq!(event.event_subtype(), parts.next());
                 prop_assert_eq!(Some(event.date), PartitionDate::from_unix_seconds(envelope.created_at));
                 prop_assert_eq!(event.payload.to_map(), payload, "the payload is kept value for value");
             }

@@ -152,7 +152,7 @@ impl RowEncoder {
             let e = row.event;
             uuid.append_value(&e.event_uuid);
             name.append_value(&e.event_name);
-            subtype.append_option(e.event_subtype.as_deref());
+            subtype.append_option(e.event_subtype());
             created_at.append_value(e.created_at);
             // decode() guarantees created_at is inside 2000..2100, so this cannot overflow.
             created_datetime.append_value(e.created_at * 1_000_000);

@@ -55,9 +55,10 @@ pub struct ProcessorSink<'a> {
 #[async_trait]
 impl BatchSink for ProcessorSink<'_> {
     async fn deliver(&mut self, shard_id: &str, records: &[Record]) -> Result<Delivery, IngestError> {
+        let shard: Arc<str> = shard_id.into();
         let sources = records
             .iter()
-            .map(|r| source_record_from_sdk(shard_id, r))
+            .map(|r| source_record_from_sdk(&shard, r))
             .collect::<Result<Vec<_>, _>>()?;
         let report = self.processor.process(&sources, crate::run::now_millis()).await?;
         let retry_from = report.lowest_failure(&sources).map(|s| s.sequence.clone());

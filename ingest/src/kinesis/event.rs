@@ -10,18 +10,25 @@ use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord, Kinesi
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 /// The records of a Lambda Kinesis event, in delivery order.
 pub fn source_records(event: &KinesisEvent) -> Result<Vec<SourceRecord>, IngestError> {
+    // An event holds one shard's records: they share one copy of its id.
+    let mut shard: Option<Arc<str>> = None;
     event
         .records
         .iter()
         .enumerate()
-        .map(|(i, record)| source_record(i, record))
+        .map(|(i, record)| source_record(i, record, &mut shard))
         .collect()
 }
 
-fn source_record(index: usize, record: &KinesisEventRecord) -> Result<SourceRecord, IngestError> {
+fn source_record(
+    index: usize,
+    record: &KinesisEventRecord,
+    last_shard: &mut Option<Arc<str>>,
+) -> Result<SourceRecord, IngestError> {
     let bad = |what: &str| IngestError::BadEvent(format!("record {index}: {what}"));
     let event_id = record.event_id.as_deref().ok_or_else(|| bad("no eventID"))?;
     let shard_id = event_id
@@ -31,8 +38,12 @@ fn source_record(index: usize, record: &KinesisEventRecord) -> Result<SourceReco
         .ok_or_else(|| bad("eventID is not shardId:sequenceNumber"))?;
     let sequence = SequenceNumber::parse(&record.kinesis.sequence_number)
         .ok_or_else(|| bad("sequenceNumber is not a decimal number"))?;
+    let shard = match last_shard {
+        Some(last) if **last == *shard_id => last.clone(),
+        _ => last_shard.insert(Arc::from(shard_id)).clone(),
+    };
     Ok(SourceRecord {
-        source: SourceId::new(shard_id, sequence),
+        source: SourceId::new(shard, sequence),
         arrival_micros: record.kinesis.approximate_arrival_timestamp.0.timestamp_micros(),
         data: Bytes::from(record.kinesis.data.0.clone()),
     })
@@ -40,7 +51,7 @@ fn source_record(index: usize, record: &KinesisEventRecord) -> Result<SourceReco
 
 /// A record read with GetRecords, as the processor sees it.
 pub fn source_record_from_sdk(
-    shard_id: &str,
+    shard_id: &Arc<str>,
     record: &aws_sdk_kinesis::types::Record,
 ) -> Result<SourceRecord, IngestError> {
     let sequence = SequenceNumber::parse(record.sequence_number()).ok_or_else(|| {
@@ -50,7 +61,7 @@ pub fn source_record_from_sdk(
         ))
     })?;
     Ok(SourceRecord {
-        source: SourceId::new(shard_id, sequence),
+        source: SourceId::new(shard_id.clone(), sequence),
         arrival_micros: arrival(record).timestamp_micros(),
         data: Bytes::copy_from_slice(record.data().as_ref()),
     })
@@ -144,7 +155,7 @@ mod tests {
         let event: KinesisEvent = serde_json::from_str(EVENT).expect("event");
         let records = source_records(&event).expect("records");
         assert_eq!(records.len(), 1);
-        assert_eq!(records[0].source.shard_id, "shardId-000000000003");
+        assert_eq!(&*records[0].source.shard_id, "shardId-000000000003");
         assert_eq!(
             records[0].source.sequence.as_str(),
             "49568167373333333333333333333333333333333333333333333333"

@@ -63,7 +63,7 @@ async fn a_recorded_event_lands_once_and_its_replay_adds_nothing() {
         (2, 1, 2)
     );
     let records = source_records(&event).expect("records");
-    assert_eq!(records[0].source.shard_id, "shardId-000000000002");
+    assert_eq!(&*records[0].source.shard_id, "shardId-000000000002");
     check_invariant(&records, &rows).expect("exactly once");
 }
 
