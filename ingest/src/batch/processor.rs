@@ -481,17 +481,21 @@ impl BatchProcessor {
                     })
                 })
                 .collect();
-            let manifest = ManifestView {
-                format: document::FORMAT,
-                batch: &batch.to_string(),
-                writer: self.ledger.writer(),
-                committed_at_millis: now_millis,
-                records: rows.iter().map(files::manifest_record).collect(),
-            };
-            // Both are pure CPU over the same rows: on two cores the manifest costs no time.
+            let batch_text = batch.to_string();
+            let writer = self.ledger.writer();
+            // Both are pure CPU over the same rows: on two cores the manifest, its record views
+            // included, costs no time.
             let (encoded, manifest) = rayon::join(
                 || files::encode_files(&self.encoder, batch, &rows, self.config.parquet),
-                || document::encode_manifest_view(&manifest),
+                || {
+                    document::encode_manifest_view(&ManifestView {
+                        format: document::FORMAT,
+                        batch: &batch_text,
+                        writer,
+                        committed_at_millis: now_millis,
+                        records: rows.iter().map(files::manifest_record).collect(),
+                    })
+                },
             );
             let (encoded, manifest) = (encoded?, manifest?);
             self.register_partitions(&encoded).await?;
