@@ -176,7 +176,11 @@ fn classify_bench(c: &mut Criterion) {
     let records = support::source_records(&lines, "shardId-000000000002", 1, support::START * 1_000_000);
     let mut uuids: Vec<String> = records
         .iter()
-        .map(|r| decode(&r.data).map(|e| e.event_uuid).unwrap_or_default())
+        .map(|r| {
+            decode(&r.data)
+                .map(|e| e.event_uuid().to_owned())
+                .unwrap_or_default()
+        })
         .collect();
     for (i, uuid) in uuids.iter_mut().enumerate().filter(|(i, _)| i % 20 == 0) {
         *uuid = support::warm_uuid(i as u64 * 97);

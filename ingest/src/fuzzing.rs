@@ -67,9 +67,9 @@ pub fn check_decode(data: &[u8]) {
 
 /// What every accepted event satisfies.
 fn check_event(event: &Event) {
-    let uuid = &event.event_uuid;
+    let uuid = event.event_uuid();
     assert!(!uuid.is_empty() && uuid.len() <= MAX_UUID_BYTES && !uuid.chars().any(char::is_control));
-    let name = EventName::parse(&event.event_name).expect("an accepted name parses");
+    let name = EventName::parse(event.event_name()).expect("an accepted name parses");
     assert_eq!(name.event_type, event.event_type());
     assert_eq!(name.event_subtype, event.event_subtype());
     let segment = event_type_segment(event.event_type()).expect("an accepted type is a partition value");
@@ -97,11 +97,11 @@ pub fn reencode(event: &Event) -> Vec<u8> {
     let mut object: Map<String, Value> = event.payload.to_map();
     object.insert(
         schemas::columns::EVENT_UUID.into(),
-        event.event_uuid.clone().into(),
+        event.event_uuid().to_owned().into(),
     );
     object.insert(
         schemas::columns::EVENT_NAME.into(),
-        event.event_name.clone().into(),
+        event.event_name().to_owned().into(),
     );
     object.insert(schemas::columns::CREATED_AT.into(), event.created_at.into());
     serde_json::to_vec(&Value::Object(object)).expect("a JSON map serializes")

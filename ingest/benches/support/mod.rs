@@ -72,7 +72,7 @@ pub fn shard_lines(n: usize, seed: u64, shards: u32) -> Vec<Bytes> {
         let want = (n - out.len()) * shards.max(1) as usize * 11 / 10 + 16;
         for line in lines(want, seed.wrapping_add(round * 1_000_003)) {
             let key = match ingest::decode::decode(&line) {
-                Ok(event) => uuid_hash(&event.event_uuid),
+                Ok(event) => uuid_hash(event.event_uuid()),
                 Err(_) => u128::from_be_bytes(Md5::digest(&line).into()),
             };
             if key <= limit && out.len() < n {

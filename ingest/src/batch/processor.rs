@@ -92,7 +92,7 @@ impl Item {
         let source_fp = OnceLock::new();
         let (chain, key) = match &decoded {
             Ok(event) => {
-                let uuid_hash = u128::from_be_bytes(Md5::digest(event.event_uuid.as_bytes()).into());
+                let uuid_hash = u128::from_be_bytes(Md5::digest(event.event_uuid().as_bytes()).into());
                 let bucket = bucket_of(uuid_hash, buckets);
                 (
                     ChainKey {

@@ -15,18 +15,18 @@ use std::fmt;
 
 /// What one pass read from a record that is valid JSON.
 #[derive(Debug)]
-pub(super) enum Parsed {
-    Object(Fields),
+pub(super) enum Parsed<'de> {
+    Object(Fields<'de>),
     /// Valid JSON that is not an object: its kind (`array`, `string`, ...).
     Other(&'static str),
 }
 
 /// An object's fields: the envelope's, as they were sent, and the rest.
 #[derive(Debug, Default)]
-pub(super) struct Fields {
-    pub uuid: Option<Envelope>,
-    pub name: Option<Envelope>,
-    pub created_at: Option<Envelope>,
+pub(super) struct Fields<'de> {
+    pub uuid: Option<Envelope<'de>>,
+    pub name: Option<Envelope<'de>>,
+    pub created_at: Option<Envelope<'de>>,
     pub payload: Payload,
     /// A payload number was read as an integral float of magnitude 2^63 or more: it may be
     /// an integer beyond 64 bits, which only the raw bytes can tell.
@@ -35,17 +35,17 @@ pub(super) struct Fields {
     many_keys: Option<HashSet<Box<str>>>,
 }
 
-/// An envelope field's value as sent.
+/// An envelope field's value as sent; a string without escapes is borrowed from the record.
 #[derive(Debug)]
-pub(super) enum Envelope {
+pub(super) enum Envelope<'de> {
     Null,
-    String(String),
+    String(Cow<'de, str>),
     Number(Number),
     /// Any other JSON kind (`boolean`, `array`, `object`).
     Other(&'static str),
 }
 
-impl Envelope {
+impl Envelope<'_> {
     /// The JSON kind, for messages.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -61,7 +61,7 @@ impl Envelope {
 const LINEAR_KEY_SCAN: usize = 32;
 
 /// Reads one record (the input is at most [`super::MAX_RECORD_BYTES`]).
-pub(super) fn record(data: &[u8]) -> Result<Parsed, serde_json::Error> {
+pub(super) fn record(data: &[u8]) -> Result<Parsed<'_>, serde_json::Error> {
     // Read from bytes, serde_json checks UTF-8 string by string; every record that parses is
     // UTF-8 as a whole, so one check of the whole record and a read as text give the same
     // result for less. Anything else is read as bytes, for serde_json's own error.
@@ -74,7 +74,7 @@ pub(super) fn record(data: &[u8]) -> Result<Parsed, serde_json::Error> {
 fn read<'de, R: serde_json::de::Read<'de>>(
     mut deserializer: serde_json::Deserializer<R>,
     len: usize,
-) -> Result<Parsed, serde_json::Error> {
+) -> Result<Parsed<'de>, serde_json::Error> {
     let visitor = RecordVisitor {
         payload: Payload::with_capacity(len),
     };
@@ -89,13 +89,13 @@ struct RecordVisitor {
 }
 
 impl<'de> Visitor<'de> for RecordVisitor {
-    type Value = Parsed;
+    type Value = Parsed<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parsed, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parsed<'de>, A::Error> {
         let mut fields = Fields {
             payload: self.payload,
             ..Fields::default()
@@ -128,36 +128,36 @@ impl<'de> Visitor<'de> for RecordVisitor {
         Ok(Parsed::Object(fields))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Parsed, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Parsed<'de>, A::Error> {
         StrictVisitor.visit_seq(seq).map(|_| Parsed::Other("array"))
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Parsed, E> {
+    fn visit_bool<E>(self, _: bool) -> Result<Parsed<'de>, E> {
         Ok(Parsed::Other("boolean"))
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<Parsed, E> {
+    fn visit_i64<E>(self, _: i64) -> Result<Parsed<'de>, E> {
         Ok(Parsed::Other("number"))
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<Parsed, E> {
+    fn visit_u64<E>(self, _: u64) -> Result<Parsed<'de>, E> {
         Ok(Parsed::Other("number"))
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<Parsed, E> {
+    fn visit_f64<E>(self, _: f64) -> Result<Parsed<'de>, E> {
         Ok(Parsed::Other("number"))
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<Parsed, E> {
+    fn visit_str<E>(self, _: &str) -> Result<Parsed<'de>, E> {
         Ok(Parsed::Other("string"))
     }
 
-    fn visit_unit<E>(self) -> Result<Parsed, E> {
+    fn visit_unit<E>(self) -> Result<Parsed<'de>, E> {
         Ok(Parsed::Other("null"))
     }
 }
 
-impl Fields {
+impl Fields<'_> {
     fn seen_before(&mut self, key: &str) -> bool {
         if let Some(keys) = &mut self.many_keys {
             return !keys.insert(key.into());
@@ -208,49 +208,53 @@ impl<'de> Visitor<'de> for KeySeed {
 struct EnvelopeSeed;
 
 impl<'de> DeserializeSeed<'de> for EnvelopeSeed {
-    type Value = Envelope;
+    type Value = Envelope<'de>;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Envelope, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Envelope<'de>, D::Error> {
         deserializer.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for EnvelopeSeed {
-    type Value = Envelope;
+    type Value = Envelope<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Envelope, E> {
+    fn visit_bool<E>(self, _: bool) -> Result<Envelope<'de>, E> {
         Ok(Envelope::Other("boolean"))
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<Envelope, E> {
+    fn visit_i64<E>(self, v: i64) -> Result<Envelope<'de>, E> {
         Ok(Envelope::Number(v.into()))
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<Envelope, E> {
+    fn visit_u64<E>(self, v: u64) -> Result<Envelope<'de>, E> {
         Ok(Envelope::Number(v.into()))
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<Envelope, E> {
+    fn visit_f64<E>(self, v: f64) -> Result<Envelope<'de>, E> {
         Ok(Number::from_f64(v).map_or(Envelope::Null, Envelope::Number))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Envelope, E> {
-        Ok(Envelope::String(v.to_owned()))
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Envelope<'de>, E> {
+        Ok(Envelope::String(Cow::Borrowed(v)))
     }
 
-    fn visit_unit<E>(self) -> Result<Envelope, E> {
+    fn visit_str<E>(self, v: &str) -> Result<Envelope<'de>, E> {
+        Ok(Envelope::String(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_unit<E>(self) -> Result<Envelope<'de>, E> {
         Ok(Envelope::Null)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Envelope, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Envelope<'de>, A::Error> {
         StrictVisitor.visit_seq(seq).map(|_| Envelope::Other("array"))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Envelope, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Envelope<'de>, A::Error> {
         StrictVisitor.visit_map(map).map(|_| Envelope::Other("object"))
     }
 }

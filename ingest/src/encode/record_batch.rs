@@ -150,8 +150,8 @@ impl RowEncoder {
         for (row_index, row) in rows.enumerate() {
             rows_done = row_index + 1;
             let e = row.event;
-            uuid.append_value(&e.event_uuid);
-            name.append_value(&e.event_name);
+            uuid.append_value(e.event_uuid());
+            name.append_value(e.event_name());
             subtype.append_option(e.event_subtype());
             created_at.append_value(e.created_at);
             // decode() guarantees created_at is inside 2000..2100, so this cannot overflow.

@@ -51,7 +51,7 @@ fn write_input(dir: &Path, records: u64, seed: u64) -> (PathBuf, Expected) {
         expected.records += 1;
         match decode(line) {
             Ok(event) => {
-                if !expected.uuids.insert(event.event_uuid) {
+                if !expected.uuids.insert(event.event_uuid().to_owned()) {
                     expected.duplicates += 1;
                 }
             }

@@ -34,7 +34,7 @@ fn erases(matcher: &Matcher, role: &RoleDoc, data: &[u8]) -> bool {
             let candidate = memchr::memchr(b'\\', data).is_some() || matcher.erases_raw(data);
             candidate
                 && match decode::decode(data) {
-                    Ok(event) => matcher.erases_uuid(&event.event_uuid),
+                    Ok(event) => matcher.erases_uuid(event.event_uuid()),
                     Err(_) => matcher.erases_raw(data),
                 }
         }

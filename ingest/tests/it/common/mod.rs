@@ -248,7 +248,7 @@ pub fn check_invariant(all_records: &[SourceRecord], rows: &LakeRows) -> Result<
         match decode(&r.data) {
             Ok(e) => {
                 occurrences
-                    .entry(e.event_uuid)
+                    .entry(e.event_uuid().to_owned())
                     .or_default()
                     .insert(r.source.clone());
             }
