@@ -425,6 +425,38 @@ mod tests {
     }
 
     #[test]
+    fn escaped_ids_read_as_the_plain_ones() {
+        // Without escapes the uuid and name are borrowed from the record; with them, unescaped
+        // into a buffer of their own. Either way the event is the same.
+        let plain = decode(OK.as_bytes()).expect("plain");
+        let escaped = OK
+            .replace(r#""u1""#, r#""\u0075\u0031""#)
+            .replace("payment:order", r"pay\u006dent\u003aorder");
+        let escaped = decode(escaped.as_bytes()).expect("escaped");
+        assert_eq!(escaped, plain);
+        assert_eq!(
+            (
+                escaped.event_uuid(),
+                escaped.event_type(),
+                escaped.event_subtype()
+            ),
+            ("u1", "payment", Some("order"))
+        );
+        let bad = OK
+            .replace(r#""u1""#, r#""\u0075\u0031""#)
+            .replace("1644838800", "\"soon\"");
+        let bad = decode(bad.as_bytes()).expect_err("created_at is a string");
+        assert_eq!(
+            (bad.reason, bad.event_uuid.as_deref(), bad.event_name.as_deref()),
+            (
+                QuarantineReason::BadType,
+                Some("u1"),
+                Some("payment:order:completed")
+            )
+        );
+    }
+
+    #[test]
     fn names_with_one_two_three_parts() {
         let with_name = |n: &str| decode(OK.replace("payment:order:completed", n).as_bytes());
         assert_eq!(with_name("heartbeat").expect("one part").event_subtype(), None);
