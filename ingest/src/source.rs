@@ -74,6 +74,23 @@ impl SourceId {
     }
 }
 
+/// Shard ids as a batch's records name them, one shared copy per run of records from the
+/// same shard (a Kinesis event's records, a manifest's).
+#[derive(Debug, Default)]
+pub struct ShardIds {
+    last: Option<Arc<str>>,
+}
+
+impl ShardIds {
+    /// The shared id equal to `shard`: the previous one when it is the same.
+    pub fn get(&mut self, shard: &str) -> Arc<str> {
+        match &self.last {
+            Some(last) if **last == *shard => last.clone(),
+            _ => self.last.insert(Arc::from(shard)).clone(),
+        }
+    }
+}
+
 impl fmt::Display for SourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.shard_id, self.sequence)
@@ -126,6 +143,20 @@ mod tests {
         assert!(SequenceNumber::parse("12a").is_none());
         assert!(SequenceNumber::parse(&"1".repeat(130)).is_none());
         assert!(SequenceNumber::parse(&"1".repeat(129)).is_some());
+    }
+
+    #[test]
+    fn a_run_of_one_shard_shares_its_id() {
+        let mut shards = ShardIds::default();
+        let (a, b, c, d) = (
+            shards.get("s-1"),
+            shards.get("s-1"),
+            shards.get("s-2"),
+            shards.get("s-1"),
+        );
+        assert!(Arc::ptr_eq(&a, &b), "the same shard twice in a row: one copy");
+        assert_eq!((&*c, &*d), ("s-2", "s-1"));
+        assert!(!Arc::ptr_eq(&a, &d), "after another shard, a new copy");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::encode::{
 use crate::error::IngestError;
 use crate::ledger::document::{ManifestDoc, ManifestRecordView, OriginalView, RoleDoc, RoleView};
 use crate::ledger::put_create;
-use crate::source::{SequenceNumber, SourceId};
+use crate::source::{SequenceNumber, ShardIds, SourceId};
 use crate::storage::{BatchId, Lake, Layout, TableKind};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
@@ -240,6 +240,8 @@ impl ManifestRows {
             decoded: Vec::with_capacity(n),
             roles: Vec::with_capacity(n),
         };
+        // Records and their originals each come in runs of one shard.
+        let (mut shards, mut original_shards) = (ShardIds::default(), ShardIds::default());
         for r in doc.records {
             let sequence =
                 SequenceNumber::parse(&r.sequence).ok_or_else(|| corrupt("bad sequence number"))?;
@@ -249,7 +251,7 @@ impl ManifestRows {
                 RoleDoc::Quarantine => Role::Quarantine,
                 RoleDoc::Duplicate(original) => Role::Duplicate(OriginalPointer {
                     source: SourceId::new(
-                        original.original_shard,
+                        original_shards.get(&original.original_shard),
                         SequenceNumber::parse(&original.original_sequence)
                             .ok_or_else(|| corrupt("bad original sequence"))?,
                     ),
@@ -257,7 +259,7 @@ impl ManifestRows {
                 }),
             };
             rows.decoded.push(decode::decode(&data));
-            rows.sources.push(SourceId::new(r.shard, sequence));
+            rows.sources.push(SourceId::new(shards.get(&r.shard), sequence));
             rows.arrivals.push(r.arrival_micros);
             rows.data.push(data);
             rows.roles.push(role);

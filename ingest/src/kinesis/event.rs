@@ -4,7 +4,7 @@
 //! a redelivery of the same record is recognised as a retry.
 
 use crate::error::IngestError;
-use crate::source::{SequenceNumber, SourceId, SourceRecord};
+use crate::source::{SequenceNumber, ShardIds, SourceId, SourceRecord};
 use aws_lambda_events::encodings::SecondTimestamp;
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord, KinesisRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
@@ -15,19 +15,19 @@ use std::sync::Arc;
 /// The records of a Lambda Kinesis event, in delivery order.
 pub fn source_records(event: &KinesisEvent) -> Result<Vec<SourceRecord>, IngestError> {
     // An event holds one shard's records: they share one copy of its id.
-    let mut shard: Option<Arc<str>> = None;
+    let mut shards = ShardIds::default();
     event
         .records
         .iter()
         .enumerate()
-        .map(|(i, record)| source_record(i, record, &mut shard))
+        .map(|(i, record)| source_record(i, record, &mut shards))
         .collect()
 }
 
 fn source_record(
     index: usize,
     record: &KinesisEventRecord,
-    last_shard: &mut Option<Arc<str>>,
+    shards: &mut ShardIds,
 ) -> Result<SourceRecord, IngestError> {
     let bad = |what: &str| IngestError::BadEvent(format!("record {index}: {what}"));
     let event_id = record.event_id.as_deref().ok_or_else(|| bad("no eventID"))?;
@@ -38,12 +38,8 @@ fn source_record(
         .ok_or_else(|| bad("eventID is not shardId:sequenceNumber"))?;
     let sequence = SequenceNumber::parse(&record.kinesis.sequence_number)
         .ok_or_else(|| bad("sequenceNumber is not a decimal number"))?;
-    let shard = match last_shard {
-        Some(last) if **last == *shard_id => last.clone(),
-        _ => last_shard.insert(Arc::from(shard_id)).clone(),
-    };
     Ok(SourceRecord {
-        source: SourceId::new(shard, sequence),
+        source: SourceId::new(shards.get(shard_id), sequence),
         arrival_micros: record.kinesis.approximate_arrival_timestamp.0.timestamp_micros(),
         data: Bytes::from(record.kinesis.data.0.clone()),
     })

@@ -125,6 +125,11 @@ impl Interner {
         &self.values[i as usize]
     }
 
+    /// The string itself, shared.
+    fn shared(&self, i: u32) -> Arc<str> {
+        self.values[i as usize].clone()
+    }
+
     fn len(&self) -> usize {
         self.values.len()
     }
@@ -298,7 +303,7 @@ impl ChainState {
 
     fn claim_view(&self, c: &Claim) -> ClaimView {
         ClaimView {
-            source: SourceId::new(self.shards.get(c.shard), self.sequences.get(c.sequence)),
+            source: SourceId::new(self.shards.shared(c.shard), self.sequences.get(c.sequence)),
             batch: self.batch_id(c.stamp),
             event_type: self.types.get(c.event_type).to_owned(),
             committed_at_millis: self.stamp_time(c.stamp),
