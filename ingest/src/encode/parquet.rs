@@ -3,9 +3,13 @@
 //! Columns that are null in every row (most payload columns of a partition: each event type
 //! fills a few of the registry's fields) are written plain, uncompressed and without
 //! statistics: their pages hold only definition levels, and a zstd context, a dictionary and
-//! page-index entries per such column cost more CPU and footer bytes than they save.
+//! page-index entries per such column cost more CPU and footer bytes than they save. Small
+//! columns, and columns whose values repeat so much that their dictionary and indices are
+//! small, are written uncompressed for the same reason ([`ParquetOptions::uncompressed_below_bytes`]).
 
 use crate::error::IngestError;
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
@@ -13,16 +17,18 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use schemas::columns;
+use std::collections::HashSet;
 
 /// Knobs of the Parquet encoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParquetOptions {
     pub zstd_level: i32,
     pub max_row_group_rows: usize,
-    /// A column whose Arrow buffers are smaller than this is written uncompressed: zstd saves
-    /// a few hundred bytes on it, and its context (parquet creates one per compressed column
-    /// and file) costs more CPU than encoding the column. A Kinesis batch spreads over dozens
-    /// of partitions, so most of its files' columns are this small.
+    /// A column that takes fewer bytes than this before compression (its Arrow buffers, or,
+    /// when its values repeat, its dictionary and indices) is written uncompressed: zstd saves
+    /// a few hundred bytes on it at most, and its context (parquet creates one per compressed
+    /// column and file) costs more CPU than encoding the column. A Kinesis batch spreads over
+    /// dozens of partitions, so most of its files' columns are this small.
     pub uncompressed_below_bytes: usize,
 }
 
@@ -54,6 +60,61 @@ impl ParquetOptions {
 /// column, so building it (hashing every value) is pure cost and its page pure overhead.
 const UNIQUE_PER_ROW: &[&str] = &[columns::EVENT_UUID, columns::SEQUENCE_NUMBER, columns::RAW];
 
+/// Whether a column will take fewer than `limit` bytes in the file before compression: its
+/// Arrow buffers are that small, or its values repeat so much that the dictionary and the
+/// indices take a quarter of it (a batch's shard id, an event type's few names and subtypes,
+/// a file's arrival time: zstd saved nothing on them and sometimes added bytes, for a context
+/// per column). Only a quarter: a dictionary of sorted or similar values near the limit (the
+/// seconds of `created_at` in a large file, file names) still shrinks by half or more.
+fn encoded_below(name: &str, column: &dyn Array, limit: usize) -> bool {
+    limit > 0
+        && (column.get_buffer_memory_size() < limit
+            || (!UNIQUE_PER_ROW.contains(&name)
+                && dictionary_bytes(column).is_some_and(|bytes| bytes < limit / 4)))
+}
+
+/// About what a string, 64-bit integer or microsecond timestamp column takes dictionary
+/// encoded: its distinct values and a bit-packed index per row. `None` for other types and
+/// once more than half the rows hold distinct values (counting stops there; such a column is
+/// no candidate).
+fn dictionary_bytes(column: &dyn Array) -> Option<usize> {
+    let rows = column.len();
+    let most = rows / 2;
+    let (distinct, value_bytes) = match column.data_type() {
+        DataType::Utf8 => distinct_values(column.as_string::<i32>().iter().flatten(), most, |v| v.len() + 4)?,
+        DataType::Int64 => distinct_values(column.as_primitive::<Int64Type>().iter().flatten(), most, |_| 8)?,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => distinct_values(
+            column.as_primitive::<TimestampMicrosecondType>().iter().flatten(),
+            most,
+            |_| 8,
+        )?,
+        _ => return None,
+    };
+    let index_bits = usize::BITS - distinct.max(1).leading_zeros();
+    Some(value_bytes + (rows * index_bits as usize).div_ceil(8))
+}
+
+/// The number of distinct values and their bytes, or `None` past `most` distinct values.
+fn distinct_values<T: Eq + std::hash::Hash>(
+    values: impl Iterator<Item = T>,
+    most: usize,
+    bytes: impl Fn(&T) -> usize,
+) -> Option<(usize, usize)> {
+    // Seeded per process: the values come from senders.
+    let mut seen = HashSet::with_hasher(foldhash::fast::RandomState::default());
+    let mut total = 0;
+    for value in values {
+        let size = bytes(&value);
+        if seen.insert(value) {
+            total += size;
+            if seen.len() > most {
+                return None;
+            }
+        }
+    }
+    Some((seen.len(), total))
+}
+
 /// Encodes one record batch as a complete Parquet file.
 pub fn encode_parquet(batch: &RecordBatch, options: ParquetOptions) -> Result<Bytes, IngestError> {
     let zstd = ZstdLevel::try_new(options.zstd_level).map_err(IngestError::encode("Parquet (zstd level)"))?;
@@ -69,7 +130,7 @@ pub fn encode_parquet(batch: &RecordBatch, options: ParquetOptions) -> Result<By
                 .set_column_compression(path.clone(), Compression::UNCOMPRESSED)
                 .set_column_dictionary_enabled(path.clone(), false)
                 .set_column_statistics_enabled(path, EnabledStatistics::None);
-        } else if column.get_buffer_memory_size() < options.uncompressed_below_bytes {
+        } else if encoded_below(field.name(), column.as_ref(), options.uncompressed_below_bytes) {
             let path = ColumnPath::from(field.name().as_str());
             props = props.set_column_compression(path, Compression::UNCOMPRESSED);
         }
@@ -93,4 +154,91 @@ pub fn encode_parquet(batch: &RecordBatch, options: ParquetOptions) -> Result<By
         .map_err(IngestError::encode("a Parquet file"))?;
     writer.close().map_err(IngestError::encode("a Parquet file"))?;
     Ok(Bytes::from(buffer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    use arrow::datatypes::{Field, Schema};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use std::sync::Arc;
+
+    /// Each column's codec name (a file records zstd, not its level).
+    fn codecs(bytes: &Bytes) -> Vec<(String, &'static str)> {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).expect("a Parquet file");
+        let row_group = reader.metadata().row_group(0);
+        row_group
+            .columns()
+            .iter()
+            .map(|c| {
+                let codec = match c.compression() {
+                    Compression::UNCOMPRESSED => "uncompressed",
+                    Compression::ZSTD(_) => "zstd",
+                    _ => "other",
+                };
+                (c.column_path().string(), codec)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn repeated_values_are_stored_uncompressed_and_varied_ones_compressed() {
+        let rows = 3_000;
+        let shard: ArrayRef = Arc::new(StringArray::from(vec!["shardId-000000000001"; rows]));
+        let name: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..rows).map(|i| ["payment:order:completed", "payment:order:refunded"][i % 2]),
+        ));
+        let user: ArrayRef = Arc::new(StringArray::from_iter_values(
+            (0..rows).map(|i| format!("user-{i:08}")),
+        ));
+        let arrival: ArrayRef = Arc::new(Int64Array::from(vec![1_793_491_200_000_000i64; rows]));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("shard_id", DataType::Utf8, false),
+            Field::new("event_name", DataType::Utf8, false),
+            Field::new("user_id", DataType::Utf8, false),
+            Field::new("arrival", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(schema, vec![shard, name, user, arrival]).expect("batch");
+        assert!(batch.columns().iter().all(|c| c.get_buffer_memory_size() > 4096));
+
+        let bytes = encode_parquet(&batch, ParquetOptions::default()).expect("encode");
+        assert_eq!(
+            codecs(&bytes),
+            [
+                ("shard_id".to_owned(), "uncompressed"),
+                ("event_name".to_owned(), "uncompressed"),
+                ("user_id".to_owned(), "zstd"),
+                ("arrival".to_owned(), "uncompressed"),
+            ]
+        );
+        let read: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .expect("reader")
+            .with_batch_size(rows)
+            .build()
+            .expect("reader")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(read, std::slice::from_ref(&batch), "the same rows come back");
+
+        let compacted = encode_parquet(&batch, ParquetOptions::compacted()).expect("encode");
+        assert!(codecs(&compacted).iter().all(|(_, codec)| *codec == "zstd"));
+    }
+
+    #[test]
+    fn the_dictionary_estimate_stops_at_half_the_rows_distinct() {
+        let repeated = StringArray::from_iter_values((0..1_000).map(|i| ["ab", "cde", "f"][i % 3]));
+        // Three values of 2, 3 and 1 bytes (plus 4 for each length), two bits per row.
+        assert_eq!(dictionary_bytes(&repeated), Some(6 + 12 + 250));
+        let half = Int64Array::from_iter_values((0..1_000).map(|i| i % 500));
+        assert_eq!(dictionary_bytes(&half), Some(500 * 8 + 1_000 * 9 / 8));
+        let varied = Int64Array::from_iter_values(0..1_000);
+        assert_eq!(dictionary_bytes(&varied), None);
+        let with_nulls = StringArray::from(vec![None, Some("x"), None, Some("x")]);
+        assert_eq!(dictionary_bytes(&with_nulls), Some(5 + 1));
+        assert_eq!(
+            dictionary_bytes(&arrow::array::Float64Array::from(vec![1.0; 10])),
+            None
+        );
+    }
 }
