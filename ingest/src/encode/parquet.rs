@@ -70,22 +70,33 @@ fn encoded_below(name: &str, column: &dyn Array, limit: usize) -> bool {
     limit > 0
         && (column.get_buffer_memory_size() < limit
             || (!UNIQUE_PER_ROW.contains(&name)
-                && dictionary_bytes(column).is_some_and(|bytes| bytes < limit / 4)))
+                && dictionary_bytes(column, limit / 4).is_some_and(|bytes| bytes < limit / 4)))
 }
 
 /// About what a string, 64-bit integer or microsecond timestamp column takes dictionary
-/// encoded: its distinct values and a bit-packed index per row. `None` for other types and
-/// once more than half the rows hold distinct values (counting stops there; such a column is
-/// no candidate).
-fn dictionary_bytes(column: &dyn Array) -> Option<usize> {
+/// encoded: its distinct values and a bit-packed index per row. `None` for other types, once
+/// more than half the rows hold distinct values, and once the estimate reaches `budget`:
+/// counting stops there, so a column that is no candidate costs a few hashes, not a pass.
+fn dictionary_bytes(column: &dyn Array, budget: usize) -> Option<usize> {
     let rows = column.len();
+    if rows.div_ceil(8) >= budget {
+        return None;
+    }
     let most = rows / 2;
     let (distinct, value_bytes) = match column.data_type() {
-        DataType::Utf8 => distinct_values(column.as_string::<i32>().iter().flatten(), most, |v| v.len() + 4)?,
-        DataType::Int64 => distinct_values(column.as_primitive::<Int64Type>().iter().flatten(), most, |_| 8)?,
+        DataType::Utf8 => distinct_values(column.as_string::<i32>().iter().flatten(), most, budget, |v| {
+            v.len() + 4
+        })?,
+        DataType::Int64 => distinct_values(
+            column.as_primitive::<Int64Type>().iter().flatten(),
+            most,
+            budget,
+            |_| 8,
+        )?,
         DataType::Timestamp(TimeUnit::Microsecond, _) => distinct_values(
             column.as_primitive::<TimestampMicrosecondType>().iter().flatten(),
             most,
+            budget,
             |_| 8,
         )?,
         _ => return None,
@@ -94,10 +105,12 @@ fn dictionary_bytes(column: &dyn Array) -> Option<usize> {
     Some(value_bytes + (rows * index_bits as usize).div_ceil(8))
 }
 
-/// The number of distinct values and their bytes, or `None` past `most` distinct values.
+/// The number of distinct values and their bytes, or `None` past `most` distinct values or
+/// `budget` bytes.
 fn distinct_values<T: Eq + std::hash::Hash>(
     values: impl Iterator<Item = T>,
     most: usize,
+    budget: usize,
     bytes: impl Fn(&T) -> usize,
 ) -> Option<(usize, usize)> {
     // Seeded per process: the values come from senders.
@@ -107,7 +120,7 @@ fn distinct_values<T: Eq + std::hash::Hash>(
         let size = bytes(&value);
         if seen.insert(value) {
             total += size;
-            if seen.len() > most {
+            if seen.len() > most || total >= budget {
                 return None;
             }
         }
@@ -229,16 +242,20 @@ mod tests {
     fn the_dictionary_estimate_stops_at_half_the_rows_distinct() {
         let repeated = StringArray::from_iter_values((0..1_000).map(|i| ["ab", "cde", "f"][i % 3]));
         // Three values of 2, 3 and 1 bytes (plus 4 for each length), two bits per row.
-        assert_eq!(dictionary_bytes(&repeated), Some(6 + 12 + 250));
+        assert_eq!(dictionary_bytes(&repeated, usize::MAX), Some(6 + 12 + 250));
         let half = Int64Array::from_iter_values((0..1_000).map(|i| i % 500));
-        assert_eq!(dictionary_bytes(&half), Some(500 * 8 + 1_000 * 9 / 8));
+        assert_eq!(dictionary_bytes(&half, usize::MAX), Some(500 * 8 + 1_000 * 9 / 8));
         let varied = Int64Array::from_iter_values(0..1_000);
-        assert_eq!(dictionary_bytes(&varied), None);
+        assert_eq!(dictionary_bytes(&varied, usize::MAX), None);
         let with_nulls = StringArray::from(vec![None, Some("x"), None, Some("x")]);
-        assert_eq!(dictionary_bytes(&with_nulls), Some(5 + 1));
+        assert_eq!(dictionary_bytes(&with_nulls, usize::MAX), Some(5 + 1));
         assert_eq!(
-            dictionary_bytes(&arrow::array::Float64Array::from(vec![1.0; 10])),
+            dictionary_bytes(&arrow::array::Float64Array::from(vec![1.0; 10]), usize::MAX),
             None
         );
+        // Counting stops at the budget: the values alone, or a bit per row, reach it.
+        assert_eq!(dictionary_bytes(&half, 1_024), None);
+        assert_eq!(dictionary_bytes(&repeated, 125), None);
+        assert_eq!(dictionary_bytes(&repeated, 1_024), Some(268));
     }
 }
