@@ -88,7 +88,7 @@ impl Item {
     }
 
     fn new(record: &SourceRecord, buckets: u32) -> Item {
-        let decoded = decode::decode(&record.data);
+        let decoded = decode::decode_shared(&record.data);
         let source_fp = OnceLock::new();
         let (chain, key) = match &decoded {
             Ok(event) => {

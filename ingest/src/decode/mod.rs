@@ -35,7 +35,10 @@ mod payload;
 
 pub use payload::{Payload, PayloadValue, write_object};
 
+use bytes::Bytes;
+use bytestring::ByteString;
 use parse::{Envelope, Parsed};
+use payload::Span;
 use schemas::partition::PartitionDate;
 use schemas::{EventName, columns};
 use std::borrow::Cow;
@@ -105,15 +108,12 @@ pub struct Invalid {
 }
 
 /// A valid, enriched event. `payload` holds every field except the three envelope fields,
-/// in record order. The uuid and the name share one allocation, and `event_type` and
-/// `event_subtype` are parts of the name kept as offsets (one allocation per record instead
-/// of four).
-#[derive(Debug, Clone, PartialEq)]
+/// in record order, and the text of the uuid and the name (borrowed from the record unless
+/// they had escapes); `event_type` and `event_subtype` are parts of the name kept as offsets.
+#[derive(Clone)]
 pub struct Event {
-    /// `event_uuid`, then `event_name`.
-    ids: Box<str>,
-    /// Where the name starts in `ids`.
-    name_start: u32,
+    uuid: Span,
+    name: Span,
     /// The name's first `type_end` bytes are the type.
     type_end: u32,
     /// The name's bytes `type_end + 1..subtype_end` are the subtype; none when `subtype_end`
@@ -126,11 +126,11 @@ pub struct Event {
 
 impl Event {
     pub fn event_uuid(&self) -> &str {
-        &self.ids[..self.name_start as usize]
+        self.payload.str(self.uuid)
     }
 
     pub fn event_name(&self) -> &str {
-        &self.ids[self.name_start as usize..]
+        self.payload.str(self.name)
     }
 
     /// The first `:`-separated part of the name (`payment` of `payment:order:completed`).
@@ -163,6 +163,12 @@ struct Checked {
 
 /// Decodes one record. Pure and deterministic: a retry decodes to the same outcome.
 pub fn decode(data: &[u8]) -> Result<Event, Invalid> {
+    decode_shared(&Bytes::copy_from_slice(data))
+}
+
+/// [`decode`] of a record in a shared buffer: the event keeps the buffer (a reference count)
+/// and borrows its text from it instead of copying.
+pub fn decode_shared(data: &Bytes) -> Result<Event, Invalid> {
     if data.len() > MAX_RECORD_BYTES {
         return Err(invalid(
             QuarantineReason::TooLarge,
@@ -172,8 +178,14 @@ pub fn decode(data: &[u8]) -> Result<Event, Invalid> {
             ),
         ));
     }
-    let parsed = parse::record(data)
-        .map_err(|e| invalid(QuarantineReason::InvalidJson, format!("not valid JSON: {e}")))?;
+    // One check of the whole record, then a read as text, gives serde_json's result for less:
+    // read from bytes, it checks UTF-8 string by string.
+    let text = ByteString::try_from(data.clone());
+    let parsed = match &text {
+        Ok(text) => parse::record_text(text),
+        Err(_) => parse::record_bytes(data),
+    }
+    .map_err(|e| invalid(QuarantineReason::InvalidJson, format!("not valid JSON: {e}")))?;
     let fields = match parsed {
         Parsed::Object(fields) => fields,
         Parsed::Other(kind) => {
@@ -199,20 +211,43 @@ pub fn decode(data: &[u8]) -> Result<Event, Invalid> {
 }
 
 impl Event {
-    fn new(uuid: &str, name: &str, checked: Checked, payload: Payload) -> Event {
-        let mut ids = String::with_capacity(uuid.len() + name.len());
-        ids.push_str(uuid);
-        ids.push_str(name);
+    fn new(uuid: &str, name: &str, checked: Checked, mut payload: Payload) -> Event {
         Event {
-            ids: ids.into_boxed_str(),
-            // A uuid is at most MAX_UUID_BYTES long.
-            name_start: uuid.len() as u32,
+            uuid: payload.span(uuid),
+            name: payload.span(name),
             type_end: checked.type_end,
             subtype_end: checked.subtype_end,
             created_at: checked.created_at,
             date: checked.date,
             payload,
         }
+    }
+}
+
+/// Equal as decoded values, wherever their text is kept.
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.event_uuid() == other.event_uuid()
+            && self.event_name() == other.event_name()
+            && self.type_end == other.type_end
+            && self.subtype_end == other.subtype_end
+            && self.created_at == other.created_at
+            && self.date == other.date
+            && self.payload == other.payload
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("event_uuid", &self.event_uuid())
+            .field("event_name", &self.event_name())
+            .field("event_type", &self.event_type())
+            .field("event_subtype", &self.event_subtype())
+            .field("created_at", &self.created_at)
+            .field("date", &self.date)
+            .field("payload", &self.payload)
+            .finish()
     }
 }
 

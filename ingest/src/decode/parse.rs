@@ -5,6 +5,7 @@
 //! `Value`s to be checked and written back as compact JSON.
 
 use super::payload::Payload;
+use bytestring::ByteString;
 use schemas::columns;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::map::Entry;
@@ -60,31 +61,32 @@ impl Envelope<'_> {
 /// Objects with more payload fields than this track their keys in a hash set.
 const LINEAR_KEY_SCAN: usize = 32;
 
-/// Reads one record (the input is at most [`super::MAX_RECORD_BYTES`]).
-pub(super) fn record(data: &[u8]) -> Result<Parsed<'_>, serde_json::Error> {
-    // Read from bytes, serde_json checks UTF-8 string by string; every record that parses is
-    // UTF-8 as a whole, so one check of the whole record and a read as text give the same
-    // result for less. Anything else is read as bytes, for serde_json's own error.
-    match std::str::from_utf8(data) {
-        Ok(text) => read(serde_json::Deserializer::from_str(text), data.len()),
-        Err(_) => read(serde_json::Deserializer::from_slice(data), data.len()),
-    }
+/// Reads one record that is UTF-8 (at most [`super::MAX_RECORD_BYTES`]); the payload shares
+/// its text.
+pub(super) fn record_text(text: &ByteString) -> Result<Parsed<'_>, serde_json::Error> {
+    read(
+        serde_json::Deserializer::from_str(text),
+        Payload::of_record(text.clone()),
+    )
+}
+
+/// Reads a record that is not UTF-8, for serde_json's own error (every record that parses
+/// is UTF-8 as a whole).
+pub(super) fn record_bytes(data: &[u8]) -> Result<Parsed<'_>, serde_json::Error> {
+    read(serde_json::Deserializer::from_slice(data), Payload::default())
 }
 
 fn read<'de, R: serde_json::de::Read<'de>>(
     mut deserializer: serde_json::Deserializer<R>,
-    len: usize,
+    payload: Payload,
 ) -> Result<Parsed<'de>, serde_json::Error> {
-    let visitor = RecordVisitor {
-        payload: Payload::with_capacity(len),
-    };
-    let parsed = (&mut deserializer).deserialize_any(visitor)?;
+    let parsed = (&mut deserializer).deserialize_any(RecordVisitor { payload })?;
     deserializer.end()?;
     Ok(parsed)
 }
 
 struct RecordVisitor {
-    /// Empty, sized for the record.
+    /// Empty, sharing the record's text.
     payload: Payload,
 }
 

@@ -1,9 +1,12 @@
-//! An event's payload (every field but the envelope) without a JSON map:
-//! keys, strings and nested values share one text buffer, numbers keep serde_json's three
-//! kinds. Invariant: every conversion (`as_i64`, `as_f64`, the JSON text written for
-//! `extra` and `json` columns, `to_value`) gives exactly what serde_json's `Value` of the
-//! same field gives, so rows are the same as when decode built a map per record.
+//! An event's payload (every field but the envelope) without a JSON map, and the text of
+//! its uuid and name. Keys and strings without escapes are spans of the record itself (a
+//! shared, reference-counted buffer); escaped ones and nested values written back as compact
+//! JSON go to one small text buffer; numbers keep serde_json's three kinds. Invariant: every
+//! conversion (`as_i64`, `as_f64`, the JSON text written for `extra` and `json` columns,
+//! `to_value`) gives exactly what serde_json's `Value` of the same field gives, so rows are
+//! the same as when decode built a map per record.
 
+use bytestring::ByteString;
 use serde_json::{Map, Number, Value};
 use std::fmt;
 use std::ops::Range;
@@ -13,6 +16,9 @@ use std::ops::Range;
 /// field (see [`Payload::remove_envelope`]).
 #[derive(Clone, Default)]
 pub struct Payload {
+    /// The record's text; spans marked [`IN_RECORD`] point into it.
+    record: ByteString,
+    /// Text the record does not hold as is: unescaped keys and strings, nested values.
     text: String,
     fields: Vec<Field>,
 }
@@ -23,16 +29,22 @@ struct Field {
     value: Stored,
 }
 
-/// A byte range of [`Payload::text`].
+/// A byte range of [`Payload::text`], or of the record when `start` has [`IN_RECORD`].
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Span {
+pub(super) struct Span {
     start: u32,
     end: u32,
 }
 
+/// Marks a span of the record. Records are at most 1 MiB and the text buffer about as long,
+/// so offsets never reach this bit.
+const IN_RECORD: u32 = 1 << 31;
+
 impl Span {
+    const EMPTY: Span = Span { start: 0, end: 0 };
+
     fn range(self) -> Range<usize> {
-        self.start as usize..self.end as usize
+        (self.start & !IN_RECORD) as usize..self.end as usize
     }
 }
 
@@ -162,13 +174,37 @@ pub fn write_object<'a>(fields: impl IntoIterator<Item = (&'a str, PayloadValue<
 }
 
 impl Payload {
-    /// An empty payload with room for a record of `record_bytes` (keys and strings are
-    /// usually shorter than the record; nested values written back may be longer, and the
-    /// buffer then grows; events have a handful of fields).
-    pub(super) fn with_capacity(record_bytes: usize) -> Payload {
+    /// An empty payload of a record being read, whose text it shares (events have a handful
+    /// of fields).
+    pub(super) fn of_record(record: ByteString) -> Payload {
         Payload {
-            text: String::with_capacity(record_bytes),
+            record,
+            text: String::new(),
             fields: Vec::with_capacity(12),
+        }
+    }
+
+    /// The text of a span.
+    pub(super) fn str(&self, span: Span) -> &str {
+        if span.start & IN_RECORD != 0 {
+            &self.record[span.range()]
+        } else {
+            &self.text[span.range()]
+        }
+    }
+
+    /// A span holding `text`: a span of the record when `text` is a part of it (read without
+    /// escapes), a copy otherwise.
+    pub(super) fn span(&mut self, text: &str) -> Span {
+        let record = self.record.as_ptr() as usize;
+        let start = (text.as_ptr() as usize).wrapping_sub(record);
+        if start <= self.record.len() && text.len() <= self.record.len() - start {
+            Span {
+                start: start as u32 | IN_RECORD,
+                end: (start + text.len()) as u32,
+            }
+        } else {
+            self.append_text(text)
         }
     }
 
@@ -182,9 +218,7 @@ impl Payload {
 
     /// The fields in record order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, PayloadValue<'_>)> + '_ {
-        self.fields
-            .iter()
-            .map(|f| (&self.text[f.key.range()], self.value(f.value)))
+        self.fields.iter().map(|f| (self.str(f.key), self.value(f.value)))
     }
 
     pub fn get(&self, key: &str) -> Option<PayloadValue<'_>> {
@@ -207,8 +241,8 @@ impl Payload {
             Stored::PosInt(n) => PayloadValue::PosInt(n),
             Stored::NegInt(n) => PayloadValue::NegInt(n),
             Stored::Float(f) => PayloadValue::Float(f),
-            Stored::String(span) => PayloadValue::String(&self.text[span.range()]),
-            Stored::Nested(span) => PayloadValue::Nested(&self.text[span.range()]),
+            Stored::String(span) => PayloadValue::String(self.str(span)),
+            Stored::Nested(span) => PayloadValue::Nested(self.str(span)),
             Stored::Envelope(_) => PayloadValue::Null,
         }
     }
@@ -218,7 +252,7 @@ impl Payload {
         self.fields
             .iter()
             .filter(|f| !matches!(f.value, Stored::Envelope(_)))
-            .map(|f| &self.text[f.key.range()])
+            .map(|f| self.str(f.key))
     }
 
     /// Whether a field of this name is already here (a record repeating a key is invalid).
@@ -229,7 +263,7 @@ impl Payload {
     /// Marks the place of envelope field `which` (0 uuid, 1 name, 2 created_at).
     pub(super) fn push_envelope(&mut self, which: u8) {
         self.fields.push(Field {
-            key: Span { start: 0, end: 0 },
+            key: Span::EMPTY,
             value: Stored::Envelope(which),
         });
     }
@@ -253,7 +287,7 @@ impl Payload {
 
     /// Adds a key; its value follows with one of the `push_*` calls.
     pub(super) fn push_key(&mut self, key: &str) {
-        let key = self.append_text(key);
+        let key = self.span(key);
         self.fields.push(Field {
             key,
             value: Stored::Null,
@@ -282,7 +316,7 @@ impl Payload {
     }
 
     pub(super) fn set_string(&mut self, value: &str) {
-        let span = self.append_text(value);
+        let span = self.span(value);
         self.set(Stored::String(span));
     }
 
@@ -301,7 +335,6 @@ impl Payload {
     fn append_text(&mut self, text: &str) -> Span {
         let start = self.text.len();
         self.text.push_str(text);
-        // Records are at most 1 MiB, so offsets fit in 32 bits.
         Span {
             start: start as u32,
             end: self.text.len() as u32,
@@ -367,6 +400,47 @@ mod tests {
         );
         let object = serde_json::json!({"a\"b": 1, "c": [1, {"d": null}]});
         assert_eq!(String::from_utf8(out).expect("utf-8"), object.to_string());
+    }
+
+    #[test]
+    fn plain_text_is_borrowed_from_the_record_and_escaped_text_copied() {
+        let record = bytes::Bytes::from_static(
+            br#"{"event_uuid":"u\u0031","event_name":"a:b","created_at":1700000000,"k":"v","k\u0032":"x\ny","n":[1, {"m":2}],"w":3}"#,
+        );
+        let event = crate::decode::decode_shared(&record).expect("valid");
+        assert_eq!(event.event_uuid(), "u1");
+        assert_eq!(event.event_name(), "a:b");
+        let fields: Vec<(&str, PayloadValue<'_>)> = event.payload.iter().collect();
+        assert_eq!(
+            fields,
+            [
+                ("w", PayloadValue::PosInt(3)),
+                ("n", PayloadValue::Nested(r#"[1,{"m":2}]"#)),
+                ("k2", PayloadValue::String("x\ny")),
+                ("k", PayloadValue::String("v")),
+            ]
+        );
+        // Only what the record does not hold as is was copied: the escaped key and string,
+        // the nested value written back compact, the escaped uuid (the name is borrowed).
+        assert_eq!(event.payload.text, "k2x\ny[1,{\"m\":2}]u1");
+        // The same event from a copy of the record.
+        assert_eq!(crate::decode::decode(&record), Ok(event));
+    }
+
+    #[test]
+    fn a_span_of_the_record_is_borrowed_and_any_other_text_copied() {
+        let record = ByteString::from_static("{\"key\":\"value\"}");
+        let mut payload = Payload::of_record(record.clone());
+        let inside = payload.span(&record[2..5]);
+        let outside = payload.span("key");
+        let empty_end = payload.span(&record[record.len()..]);
+        assert_eq!(
+            (payload.str(inside), payload.str(outside), payload.str(empty_end)),
+            ("key", "key", "")
+        );
+        assert_ne!(inside.start & IN_RECORD, 0);
+        assert_eq!(outside.start & IN_RECORD, 0);
+        assert_eq!(payload.text, "key");
     }
 
     #[test]
