@@ -31,7 +31,7 @@ use criterion::{
 };
 use ingest::batch::files::{Row, encode_files};
 use ingest::batch::{BatchProcessor, ProcessorConfig, Role};
-use ingest::decode::decode;
+use ingest::decode::decode_shared;
 use ingest::encode::{EventRow, ParquetOptions, RowEncoder, encode_parquet};
 use ingest::lambda::handle_kinesis_event;
 use ingest::ledger::DEFAULT_BUCKETS;
@@ -96,7 +96,7 @@ fn decode_bench(c: &mut Criterion) {
     group.bench_function("record", |b| {
         b.iter(|| {
             for line in &lines {
-                let _ = black_box(decode(black_box(line)));
+                let _ = black_box(decode_shared(black_box(line)));
             }
         })
     });
@@ -111,7 +111,7 @@ fn decode_bench(c: &mut Criterion) {
 fn encode_bench(c: &mut Criterion) {
     let lines = support::lines(BATCH, 2);
     let records = support::source_records(&lines, "shardId-000000000001", 1, support::START * 1_000_000);
-    let decoded: Vec<_> = records.iter().map(|r| decode(&r.data)).collect();
+    let decoded: Vec<_> = records.iter().map(|r| decode_shared(&r.data)).collect();
     let events: Vec<EventRow<'_>> = records
         .iter()
         .zip(&decoded)
@@ -177,7 +177,7 @@ fn classify_bench(c: &mut Criterion) {
     let mut uuids: Vec<String> = records
         .iter()
         .map(|r| {
-            decode(&r.data)
+            decode_shared(&r.data)
                 .map(|e| e.event_uuid().to_owned())
                 .unwrap_or_default()
         })

@@ -3,7 +3,7 @@
 //! targets call them, and `tests/it/fuzz_replay.rs` replays the committed seeds and regressions
 //! through them in a plain `cargo test`, so the checks keep running without cargo-fuzz.
 
-use crate::decode::{Event, MAX_RECORD_BYTES, MAX_UUID_BYTES, QuarantineReason, decode};
+use crate::decode::{Event, MAX_RECORD_BYTES, MAX_UUID_BYTES, QuarantineReason, decode, decode_shared};
 use crate::ledger::chain::ChainState;
 use crate::ledger::document::{
     self, BatchStatus, ChainDoc, CommitDoc, HEADER_COMMITTED, Hash128, LegacyManifestDoc, ManifestDoc,
@@ -23,6 +23,17 @@ use std::fmt::Debug;
 pub fn check_decode(data: &[u8]) {
     let outcome = decode(data);
     assert_eq!(outcome, decode(data), "decode must be deterministic");
+    // As `ingest run` reads it: a slice of a block shared with the records around it.
+    let mut block = Vec::with_capacity(data.len() + 2);
+    block.extend_from_slice(b"{");
+    block.extend_from_slice(data);
+    block.extend_from_slice(b"}");
+    let shared = bytes::Bytes::from(block).slice(1..1 + data.len());
+    assert_eq!(
+        decode_shared(&shared),
+        outcome,
+        "a record in a shared buffer must decode the same"
+    );
     let parsed = (data.len() <= MAX_RECORD_BYTES).then(|| serde_json::from_slice::<Value>(data));
     match outcome {
         Ok(event) => {

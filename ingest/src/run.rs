@@ -391,7 +391,7 @@ struct LineBatches<R> {
     chunk: BytesMut,
 }
 
-/// Bytes per shared block of records (a record longer than this gets a block of its own).
+/// Bytes per shared block of records.
 const CHUNK_BYTES: usize = 1 << 20;
 
 /// The longest part of a line that is kept: one byte over the record limit, so decoding
@@ -457,7 +457,12 @@ impl<R: BufRead> LineBatches<R> {
 
     fn copy_record(&mut self, line: &[u8]) -> Bytes {
         if self.chunk.capacity() - self.chunk.len() < line.len() {
-            self.chunk = BytesMut::with_capacity(CHUNK_BYTES.max(line.len()));
+            // A long record gets a block of its own, so that the room left in a block (held
+            // until its batch is dropped) is never more than a quarter of it.
+            if line.len() >= CHUNK_BYTES / 4 {
+                return Bytes::copy_from_slice(line);
+            }
+            self.chunk = BytesMut::with_capacity(CHUNK_BYTES);
         }
         self.chunk.extend_from_slice(line);
         self.chunk.split().freeze()

@@ -221,7 +221,7 @@ pub fn manifest_record<'a>(row: &Row<'a>) -> ManifestRecordView<'a> {
 pub struct ManifestRows {
     pub sources: Vec<SourceId>,
     pub arrivals: Vec<i64>,
-    pub data: Vec<Vec<u8>>,
+    pub data: Vec<Bytes>,
     pub decoded: Vec<Result<Event, Invalid>>,
     pub roles: Vec<Role>,
 }
@@ -245,7 +245,7 @@ impl ManifestRows {
         for r in doc.records {
             let sequence =
                 SequenceNumber::parse(&r.sequence).ok_or_else(|| corrupt("bad sequence number"))?;
-            let data = r.data.0;
+            let data = Bytes::from(r.data.0);
             let role = match r.role {
                 RoleDoc::Event => Role::Event,
                 RoleDoc::Quarantine => Role::Quarantine,
@@ -258,7 +258,7 @@ impl ManifestRows {
                     file: original.original_file,
                 }),
             };
-            rows.decoded.push(decode::decode(&data));
+            rows.decoded.push(decode::decode_shared(&data));
             rows.sources.push(SourceId::new(shards.get(&r.shard), sequence));
             rows.arrivals.push(r.arrival_micros);
             rows.data.push(data);

@@ -163,21 +163,14 @@ struct Checked {
 
 /// Decodes one record. Pure and deterministic: a retry decodes to the same outcome.
 pub fn decode(data: &[u8]) -> Result<Event, Invalid> {
+    check_size(data)?;
     decode_shared(&Bytes::copy_from_slice(data))
 }
 
 /// [`decode`] of a record in a shared buffer: the event keeps the buffer (a reference count)
 /// and borrows its text from it instead of copying.
 pub fn decode_shared(data: &Bytes) -> Result<Event, Invalid> {
-    if data.len() > MAX_RECORD_BYTES {
-        return Err(invalid(
-            QuarantineReason::TooLarge,
-            format!(
-                "record is longer than the limit of {MAX_RECORD_BYTES} bytes ({} bytes kept in raw)",
-                data.len()
-            ),
-        ));
-    }
+    check_size(data)?;
     // One check of the whole record, then a read as text, gives serde_json's result for less:
     // read from bytes, it checks UTF-8 string by string.
     let text = ByteString::try_from(data.clone());
@@ -208,6 +201,19 @@ pub fn decode_shared(data: &Bytes) -> Result<Event, Invalid> {
         bad.event_name = name.ok().map(Cow::into_owned);
         bad
     })
+}
+
+fn check_size(data: &[u8]) -> Result<(), Invalid> {
+    if data.len() > MAX_RECORD_BYTES {
+        return Err(invalid(
+            QuarantineReason::TooLarge,
+            format!(
+                "record is longer than the limit of {MAX_RECORD_BYTES} bytes ({} bytes kept in raw)",
+                data.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl Event {

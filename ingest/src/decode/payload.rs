@@ -1,7 +1,8 @@
 //! An event's payload (every field but the envelope) without a JSON map, and the text of
 //! its uuid and name. Keys and strings without escapes are spans of the record itself (a
 //! shared, reference-counted buffer); escaped ones and nested values written back as compact
-//! JSON go to one small text buffer; numbers keep serde_json's three kinds. Invariant: every
+//! JSON go to one text buffer, allocated only when a record has them; numbers keep
+//! serde_json's three kinds. Invariant: every
 //! conversion (`as_i64`, `as_f64`, the JSON text written for `extra` and `json` columns,
 //! `to_value`) gives exactly what serde_json's `Value` of the same field gives, so rows are
 //! the same as when decode built a map per record.
@@ -18,7 +19,8 @@ use std::ops::Range;
 pub struct Payload {
     /// The record's text; spans marked [`IN_RECORD`] point into it.
     record: ByteString,
-    /// Text the record does not hold as is: unescaped keys and strings, nested values.
+    /// Text the record does not hold as is: keys, strings, a uuid or a name that had escapes
+    /// (unescaped), nested values written back as compact JSON.
     text: String,
     fields: Vec<Field>,
 }
@@ -36,8 +38,9 @@ pub(super) struct Span {
     end: u32,
 }
 
-/// Marks a span of the record. Records are at most 1 MiB and the text buffer about as long,
-/// so offsets never reach this bit.
+/// Marks a span of the record. Records are at most 1 MiB, and the text buffer at most a few
+/// times that (nested numbers written back can be longer: `1e15` is `1000000000000000.0`), so
+/// offsets never reach this bit.
 const IN_RECORD: u32 = 1 << 31;
 
 impl Span {
@@ -335,6 +338,7 @@ impl Payload {
     fn append_text(&mut self, text: &str) -> Span {
         let start = self.text.len();
         self.text.push_str(text);
+        debug_assert!(self.text.len() < IN_RECORD as usize);
         Span {
             start: start as u32,
             end: self.text.len() as u32,
@@ -439,6 +443,7 @@ mod tests {
             ("key", "key", "")
         );
         assert_ne!(inside.start & IN_RECORD, 0);
+        assert_ne!(empty_end.start & IN_RECORD, 0);
         assert_eq!(outside.start & IN_RECORD, 0);
         assert_eq!(payload.text, "key");
     }
