@@ -6,10 +6,12 @@
 //! page-index entries per such column cost more CPU and footer bytes than they save. Small
 //! columns, and columns whose values repeat so much that their dictionary and indices are
 //! small, are written uncompressed for the same reason ([`ParquetOptions::uncompressed_below_bytes`]).
+//! Columns whose values are mostly distinct (a user id, a price) are written without a
+//! dictionary: it would be as long as the column, and building it hashes every value.
 
 use crate::error::IngestError;
 use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
@@ -18,6 +20,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use schemas::columns;
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 
 /// Knobs of the Parquet encoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,11 +69,63 @@ const UNIQUE_PER_ROW: &[&str] = &[columns::EVENT_UUID, columns::SEQUENCE_NUMBER,
 /// a file's arrival time: zstd saved nothing on them and sometimes added bytes, for a context
 /// per column). Only a quarter: a dictionary of sorted or similar values near the limit (the
 /// seconds of `created_at` in a large file, file names) still shrinks by half or more.
-fn encoded_below(name: &str, column: &dyn Array, limit: usize) -> bool {
+fn encoded_below(column: &dyn Array, dictionary: bool, limit: usize) -> bool {
     limit > 0
         && (column.get_buffer_memory_size() < limit
-            || (!UNIQUE_PER_ROW.contains(&name)
-                && dictionary_bytes(column, limit / 4).is_some_and(|bytes| bytes < limit / 4)))
+            || (dictionary && dictionary_bytes(column, limit / 4).is_some_and(|bytes| bytes < limit / 4)))
+}
+
+/// Values looked at to tell a column whose values are mostly distinct (a user id, a price).
+const DISTINCT_SAMPLE: usize = 64;
+
+/// Whether most of a column's values differ from each other, judged on its first
+/// [`DISTINCT_SAMPLE`] values: then a dictionary is as long as the column, and parquet would
+/// hash every value to build it (in a file of a few thousand rows it never gives up on one).
+fn mostly_distinct(column: &dyn Array) -> bool {
+    let sample = |values: &mut dyn Iterator<Item = u64>| {
+        let mut seen =
+            HashSet::with_capacity_and_hasher(DISTINCT_SAMPLE, foldhash::fast::FixedState::default());
+        let mut sampled = 0;
+        for value in values.take(DISTINCT_SAMPLE) {
+            seen.insert(value);
+            sampled += 1;
+        }
+        sampled >= DISTINCT_SAMPLE / 4 && seen.len() * 8 >= sampled * 7
+    };
+    match column.data_type() {
+        DataType::Utf8 => {
+            let hasher = foldhash::fast::FixedState::default();
+            sample(
+                &mut column
+                    .as_string::<i32>()
+                    .iter()
+                    .flatten()
+                    .map(|v| hasher.hash_one(v)),
+            )
+        }
+        DataType::Int64 => sample(
+            &mut column
+                .as_primitive::<Int64Type>()
+                .iter()
+                .flatten()
+                .map(|v| v as u64),
+        ),
+        DataType::Float64 => sample(
+            &mut column
+                .as_primitive::<Float64Type>()
+                .iter()
+                .flatten()
+                .map(f64::to_bits),
+        ),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => sample(
+            &mut column
+                .as_primitive::<TimestampMicrosecondType>()
+                .iter()
+                .flatten()
+                .map(|v| v as u64),
+        ),
+        _ => false,
+    }
 }
 
 /// About what a string, 64-bit integer or microsecond timestamp column takes dictionary
@@ -143,9 +198,17 @@ pub fn encode_parquet(batch: &RecordBatch, options: ParquetOptions) -> Result<By
                 .set_column_compression(path.clone(), Compression::UNCOMPRESSED)
                 .set_column_dictionary_enabled(path.clone(), false)
                 .set_column_statistics_enabled(path, EnabledStatistics::None);
-        } else if encoded_below(field.name(), column.as_ref(), options.uncompressed_below_bytes) {
-            let path = ColumnPath::from(field.name().as_str());
-            props = props.set_column_compression(path, Compression::UNCOMPRESSED);
+            continue;
+        }
+        let name = field.name().as_str();
+        let unique = UNIQUE_PER_ROW.contains(&name);
+        let distinct = !unique && mostly_distinct(column.as_ref());
+        if distinct {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
+        }
+        let dictionary = !unique && !distinct;
+        if encoded_below(column.as_ref(), dictionary, options.uncompressed_below_bytes) {
+            props = props.set_column_compression(ColumnPath::from(name), Compression::UNCOMPRESSED);
         }
     }
     for name in UNIQUE_PER_ROW {
@@ -172,7 +235,7 @@ pub fn encode_parquet(batch: &RecordBatch, options: ParquetOptions) -> Result<By
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
     use arrow::datatypes::{Field, Schema};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use std::sync::Arc;
@@ -239,6 +302,72 @@ mod tests {
     }
 
     #[test]
+    fn mostly_distinct_columns_are_written_without_a_dictionary() {
+        let rows = 2_000;
+        let columns: Vec<(&str, ArrayRef, bool)> = vec![
+            (
+                "user_id",
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("user-{i}")),
+                )),
+                false,
+            ),
+            (
+                "sku",
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("sku-{}", i % 7)),
+                )),
+                true,
+            ),
+            (
+                "price",
+                Arc::new(Float64Array::from_iter_values((0..rows).map(|i| i as f64 * 1.25))),
+                false,
+            ),
+            // 40 distinct values among the first 64: below seven in eight, so a dictionary.
+            (
+                "level",
+                Arc::new(Int64Array::from_iter_values((0..rows).map(|i| (i % 40) as i64))),
+                true,
+            ),
+            (
+                "quantity",
+                Arc::new(Int64Array::from_iter_values((0..rows).map(|i| i as i64 * 3))),
+                false,
+            ),
+        ];
+        let schema = Arc::new(Schema::new(
+            columns
+                .iter()
+                .map(|(name, column, _)| Field::new(*name, column.data_type().clone(), false))
+                .collect::<Vec<_>>(),
+        ));
+        let batch =
+            RecordBatch::try_new(schema, columns.iter().map(|(_, c, _)| c.clone()).collect()).expect("batch");
+        let bytes = encode_parquet(&batch, ParquetOptions::default()).expect("encode");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).expect("a Parquet file");
+        let with_dictionary: Vec<bool> = reader
+            .metadata()
+            .row_group(0)
+            .columns()
+            .iter()
+            .map(|c| c.dictionary_page_offset().is_some())
+            .collect();
+        let expected: Vec<bool> = columns.iter().map(|(_, _, dictionary)| *dictionary).collect();
+        assert_eq!(with_dictionary, expected);
+        let read: Vec<RecordBatch> = reader
+            .with_batch_size(rows)
+            .build()
+            .expect("reader")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(read, std::slice::from_ref(&batch), "the same rows come back");
+        // Too few values to judge: a dictionary, as parquet's default.
+        assert!(!mostly_distinct(&Int64Array::from_iter_values(0..10)));
+        assert!(mostly_distinct(&Int64Array::from_iter_values(0..16)));
+    }
+
+    #[test]
     fn the_dictionary_estimate_stops_at_half_the_rows_distinct() {
         let repeated = StringArray::from_iter_values((0..1_000).map(|i| ["ab", "cde", "f"][i % 3]));
         // Three values of 2, 3 and 1 bytes (plus 4 for each length), two bits per row.
@@ -250,7 +379,7 @@ mod tests {
         let with_nulls = StringArray::from(vec![None, Some("x"), None, Some("x")]);
         assert_eq!(dictionary_bytes(&with_nulls, usize::MAX), Some(5 + 1));
         assert_eq!(
-            dictionary_bytes(&arrow::array::Float64Array::from(vec![1.0; 10]), usize::MAX),
+            dictionary_bytes(&Float64Array::from(vec![1.0; 10]), usize::MAX),
             None
         );
         // Counting stops at the budget: the values alone, or a bit per row, reach it.
