@@ -2,10 +2,9 @@
 //! its uuid and name. Keys and strings without escapes are spans of the record itself (a
 //! shared, reference-counted buffer); escaped ones and nested values written back as compact
 //! JSON go to one text buffer, allocated only when a record has them; numbers keep
-//! serde_json's three kinds. Invariant: every
-//! conversion (`as_i64`, `as_f64`, the JSON text written for `extra` and `json` columns,
-//! `to_value`) gives exactly what serde_json's `Value` of the same field gives, so rows are
-//! the same as when decode built a map per record.
+//! serde_json's three kinds. Invariant: every conversion (`as_i64`, `as_f64`, the JSON text
+//! written for `extra` and `json` columns, `to_value`) gives exactly what serde_json's `Value`
+//! of the same field gives, so rows are the same as when decode built a map per record.
 
 use bytestring::ByteString;
 use serde_json::{Map, Number, Value};

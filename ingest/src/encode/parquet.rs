@@ -20,7 +20,6 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use schemas::columns;
 use std::collections::HashSet;
-use std::hash::BuildHasher;
 
 /// Knobs of the Parquet encoder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,48 +81,24 @@ const DISTINCT_SAMPLE: usize = 64;
 /// [`DISTINCT_SAMPLE`] values: then a dictionary is as long as the column, and parquet would
 /// hash every value to build it (in a file of a few thousand rows it never gives up on one).
 fn mostly_distinct(column: &dyn Array) -> bool {
-    let sample = |values: &mut dyn Iterator<Item = u64>| {
-        let mut seen =
-            HashSet::with_capacity_and_hasher(DISTINCT_SAMPLE, foldhash::fast::FixedState::default());
-        let mut sampled = 0;
-        for value in values.take(DISTINCT_SAMPLE) {
-            seen.insert(value);
-            sampled += 1;
-        }
-        sampled >= DISTINCT_SAMPLE / 4 && seen.len() * 8 >= sampled * 7
-    };
+    fn judged<T: Eq + std::hash::Hash>(values: impl Iterator<Item = T>) -> bool {
+        let sample: Vec<T> = values.take(DISTINCT_SAMPLE).collect();
+        let distinct = distinct_values(sample.iter(), usize::MAX, usize::MAX, |_| 0).map_or(0, |(n, _)| n);
+        sample.len() >= DISTINCT_SAMPLE / 4 && distinct * 8 >= sample.len() * 7
+    }
     match column.data_type() {
-        DataType::Utf8 => {
-            let hasher = foldhash::fast::FixedState::default();
-            sample(
-                &mut column
-                    .as_string::<i32>()
-                    .iter()
-                    .flatten()
-                    .map(|v| hasher.hash_one(v)),
-            )
-        }
-        DataType::Int64 => sample(
-            &mut column
-                .as_primitive::<Int64Type>()
-                .iter()
-                .flatten()
-                .map(|v| v as u64),
-        ),
-        DataType::Float64 => sample(
-            &mut column
+        DataType::Utf8 => judged(column.as_string::<i32>().iter().flatten()),
+        DataType::Int64 => judged(column.as_primitive::<Int64Type>().iter().flatten()),
+        DataType::Float64 => judged(
+            column
                 .as_primitive::<Float64Type>()
                 .iter()
                 .flatten()
                 .map(f64::to_bits),
         ),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => sample(
-            &mut column
-                .as_primitive::<TimestampMicrosecondType>()
-                .iter()
-                .flatten()
-                .map(|v| v as u64),
-        ),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            judged(column.as_primitive::<TimestampMicrosecondType>().iter().flatten())
+        }
         _ => false,
     }
 }
@@ -258,6 +233,17 @@ mod tests {
             .collect()
     }
 
+    /// A file's rows, in one record batch.
+    fn read_back(reader: ParquetRecordBatchReaderBuilder<Bytes>) -> Vec<RecordBatch> {
+        let rows = reader.metadata().file_metadata().num_rows() as usize;
+        reader
+            .with_batch_size(rows.max(1))
+            .build()
+            .expect("reader")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
     #[test]
     fn repeated_values_are_stored_uncompressed_and_varied_ones_compressed() {
         let rows = 3_000;
@@ -288,14 +274,12 @@ mod tests {
                 ("arrival".to_owned(), "uncompressed"),
             ]
         );
-        let read: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .expect("reader")
-            .with_batch_size(rows)
-            .build()
-            .expect("reader")
-            .collect::<Result<_, _>>()
-            .expect("rows");
-        assert_eq!(read, std::slice::from_ref(&batch), "the same rows come back");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).expect("a Parquet file");
+        assert_eq!(
+            read_back(reader),
+            std::slice::from_ref(&batch),
+            "the same rows come back"
+        );
 
         let compacted = encode_parquet(&batch, ParquetOptions::compacted()).expect("encode");
         assert!(codecs(&compacted).iter().all(|(_, codec)| *codec == "zstd"));
@@ -355,13 +339,11 @@ mod tests {
             .collect();
         let expected: Vec<bool> = columns.iter().map(|(_, _, dictionary)| *dictionary).collect();
         assert_eq!(with_dictionary, expected);
-        let read: Vec<RecordBatch> = reader
-            .with_batch_size(rows)
-            .build()
-            .expect("reader")
-            .collect::<Result<_, _>>()
-            .expect("rows");
-        assert_eq!(read, std::slice::from_ref(&batch), "the same rows come back");
+        assert_eq!(
+            read_back(reader),
+            std::slice::from_ref(&batch),
+            "the same rows come back"
+        );
         // Too few values to judge: a dictionary, as parquet's default.
         assert!(!mostly_distinct(&Int64Array::from_iter_values(0..10)));
         assert!(mostly_distinct(&Int64Array::from_iter_values(0..16)));
