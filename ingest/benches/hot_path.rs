@@ -123,7 +123,7 @@ fn encode_bench(c: &mut Criterion) {
             })
         })
         .collect();
-    let encoder = RowEncoder::new(registry());
+    let encoder = RowEncoder::new(registry()).expect("encoder");
     let options = ParquetOptions::default();
     let mut group = c.benchmark_group("encode");
     group.throughput(Throughput::Elements(events.len() as u64));

@@ -5,7 +5,7 @@
 use super::report::FileWritten;
 use crate::decode::{self, Event, Invalid, QuarantineReason};
 use crate::encode::{
-    DuplicateRow, EventRow, OriginalPointer, ParquetOptions, QuarantineRow, RowEncoder, encode_parquet,
+    DuplicateRow, EventRow, OriginalPointer, ParquetOptions, QuarantineRow, RowEncoder, encode_parquet_as,
 };
 use crate::error::IngestError;
 use crate::ledger::document::{ManifestDoc, ManifestRecordView, OriginalView, RoleDoc, RoleView};
@@ -133,26 +133,38 @@ impl Partition<'_, '_> {
         batch: &BatchId,
         options: ParquetOptions,
     ) -> Result<EncodedFile, IngestError> {
-        let (table, event_type, date, rows, record_batch) = match self {
-            Partition::Events((table, event_type, date), rows) => {
-                (*table, *event_type, *date, rows.len(), encoder.events(rows)?)
-            }
-            Partition::Duplicates((table, event_type, date), rows) => {
-                (*table, *event_type, *date, rows.len(), encoder.duplicates(rows)?)
-            }
+        let files = encoder.files();
+        let (table, event_type, date, rows, record_batch, schema) = match self {
+            Partition::Events((table, event_type, date), rows) => (
+                *table,
+                *event_type,
+                *date,
+                rows.len(),
+                encoder.events(rows)?,
+                &files.events,
+            ),
+            Partition::Duplicates((table, event_type, date), rows) => (
+                *table,
+                *event_type,
+                *date,
+                rows.len(),
+                encoder.duplicates(rows)?,
+                &files.duplicates,
+            ),
             Partition::Quarantine(date, rows) => (
                 TableKind::Quarantine,
                 "",
                 *date,
                 rows.len(),
                 encoder.quarantine(rows)?,
+                &files.quarantine,
             ),
         };
         Ok(EncodedFile {
             path: Layout::data_file(table, event_type, date, batch),
             table,
             rows,
-            bytes: encode_parquet(&record_batch, options)?,
+            bytes: encode_parquet_as(schema, &record_batch, options)?,
         })
     }
 }

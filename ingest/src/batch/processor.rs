@@ -198,7 +198,7 @@ impl BatchProcessor {
         Ok(BatchProcessor {
             lake,
             ledger,
-            encoder: Arc::new(RowEncoder::new(registry)),
+            encoder: Arc::new(RowEncoder::new(registry)?),
             config,
             rng,
             catalog: None,

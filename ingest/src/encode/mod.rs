@@ -4,5 +4,5 @@
 pub mod parquet;
 pub mod record_batch;
 
-pub use parquet::{ParquetOptions, encode_parquet};
+pub use parquet::{FileSchema, ParquetOptions, TableFileSchemas, encode_parquet, encode_parquet_as};
 pub use record_batch::{DuplicateRow, EventRow, OriginalPointer, QuarantineRow, RowEncoder};

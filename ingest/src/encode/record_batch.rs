@@ -3,6 +3,7 @@
 //! else (undeclared fields, values that do not fit, and explicit nulls) goes to `extra`, a
 //! JSON object, so that envelope + declared + extra reproduces the original event.
 
+use super::parquet::TableFileSchemas;
 use crate::decode::{Event, Invalid, PayloadValue, write_object};
 use crate::error::IngestError;
 use crate::ledger::chain::HashTable;
@@ -45,31 +46,40 @@ pub struct QuarantineRow<'a> {
     pub arrival_micros: i64,
 }
 
-/// Builds record batches for one registry; cheap to share, built once per process.
+/// Builds record batches for one registry, and holds its tables' file schemas; cheap to
+/// share, built once per process.
 #[derive(Debug, Clone)]
 pub struct RowEncoder {
     tables: Tables,
+    files: TableFileSchemas,
     declared: Vec<(String, FieldType)>,
     index: HashTable<String, usize>,
 }
 
 impl RowEncoder {
-    pub fn new(registry: &Registry) -> Self {
+    pub fn new(registry: &Registry) -> Result<Self, IngestError> {
         let declared: Vec<(String, FieldType)> = registry.fields().map(|(n, t)| (n.to_owned(), t)).collect();
         let index = declared
             .iter()
             .enumerate()
             .map(|(i, (n, _))| (n.clone(), i))
             .collect();
-        RowEncoder {
-            tables: Tables::new(registry),
+        let tables = Tables::new(registry);
+        Ok(RowEncoder {
+            files: TableFileSchemas::new(&tables)?,
+            tables,
             declared,
             index,
-        }
+        })
     }
 
     pub fn tables(&self) -> &Tables {
         &self.tables
+    }
+
+    /// The tables' file schemas, for [`super::parquet::encode_parquet_as`].
+    pub fn files(&self) -> &TableFileSchemas {
+        &self.files
     }
 
     pub fn events(&self, rows: &[EventRow<'_>]) -> Result<RecordBatch, IngestError> {
@@ -373,7 +383,7 @@ mod tests {
         #[test]
         fn columns_and_extra_are_serde_jsons_own(fields in payload(), envelope_every in 0usize..3) {
             let registry = Registry::from_documents([("t.x.json", DOCUMENT)]).expect("registry");
-            let encoder = RowEncoder::new(&registry);
+            let encoder = RowEncoder::new(&registry).expect("encoder");
             let envelope = [("event_uuid", json!("u")), ("event_name", json!("t:x")), ("created_at", json!(1_700_000_000))];
             let mut record: Map<String, Value> = Map::new();
             for (i, (key, value)) in fields.iter().enumerate() {

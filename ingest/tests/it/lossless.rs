@@ -118,7 +118,10 @@ fn declared_plus_extra_reproduces_every_event() {
             arrival_micros: 0,
         })
         .collect();
-    let batch = RowEncoder::new(&registry).events(&rows).expect("encode");
+    let batch = RowEncoder::new(&registry)
+        .expect("encoder")
+        .events(&rows)
+        .expect("encode");
     let bytes: Bytes = encode_parquet(&batch, ParquetOptions::default()).expect("parquet");
     let read: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(bytes)
         .expect("open")

@@ -171,7 +171,7 @@ pub async fn roll_forward(
 ) -> Result<BTreeSet<String>, QueryError> {
     let mut processor =
         BatchProcessor::open(lake.clone(), registry, "lakeq-erase", ProcessorConfig::default()).await?;
-    let encoder = RowEncoder::new(registry);
+    let encoder = RowEncoder::new(registry)?;
     let tables = Tables::new(registry);
     let mut partitions = BTreeSet::new();
     for batch in batches {
