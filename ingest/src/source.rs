@@ -20,7 +20,15 @@ impl SequenceNumber {
 
     /// The digits [`SequenceNumber::parse`] keeps of `text`, without allocating.
     pub fn canonical(text: &str) -> Option<&str> {
-        if text.is_empty() || text.len() > 129 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        // Every byte is looked at (no early exit), which the compiler turns into vector
+        // compares: a batch validates 10,000 numbers of 56 digits when it applies its commit.
+        if text.is_empty()
+            || text.len() > 129
+            || !text
+                .as_bytes()
+                .iter()
+                .fold(true, |all, b| all & b.is_ascii_digit())
+        {
             return None;
         }
         let trimmed = text.trim_start_matches('0');

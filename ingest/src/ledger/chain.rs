@@ -387,7 +387,8 @@ impl ChainState {
     }
 
     fn apply_claim(&mut self, uuid: u128, digits: &str, claim: &ClaimDoc<'_>, stamp: u32) {
-        let current_batch = self.originals.get(uuid).map(|c| self.batch_text(c.stamp));
+        let (current, place) = self.originals.find(uuid);
+        let current_batch = current.map(|c| self.batch_text(c.stamp));
         // A writer commits version N+1 only from the state at N, so a plain claim meets an
         // empty slot and a takeover meets the aborted claim it names. Anything else is
         // ignored: the first claim stands.
@@ -403,7 +404,7 @@ impl ChainState {
                 stamp,
                 event_type: self.types.intern(&claim.event_type),
             };
-            self.originals.insert(uuid, entry);
+            self.originals.insert_at(place, uuid, entry);
         }
     }
 

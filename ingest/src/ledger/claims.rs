@@ -21,6 +21,14 @@ pub(crate) struct ClaimIndex<V: Copy> {
     recent: HashTable<u128, V>,
 }
 
+/// Where a key's claim sits or would sit, as [`ClaimIndex::find`] saw it: its index in the
+/// run, or the recent table (tagged with the run's length, which every merge changes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    Run(usize),
+    Recent { run_len: usize },
+}
+
 impl<V: Copy> Default for ClaimIndex<V> {
     fn default() -> Self {
         ClaimIndex {
@@ -57,12 +65,40 @@ impl<V: Copy> ClaimIndex<V> {
         }
     }
 
+    /// The claim on `key`, and where a claim on it is to be set: one lookup in the run for a
+    /// caller that reads a claim and then may set it ([`ClaimIndex::insert_at`]).
+    pub(crate) fn find(&self, key: u128) -> (Option<&V>, Place) {
+        match self.position(key) {
+            Ok(i) => (Some(&self.values[i]), Place::Run(i)),
+            Err(_) => (
+                self.recent.get(&key),
+                Place::Recent {
+                    run_len: self.keys.len(),
+                },
+            ),
+        }
+    }
+
     /// Sets the claim on `key`, replacing any.
     pub(crate) fn insert(&mut self, key: u128, value: V) {
-        if let Ok(i) = self.position(key) {
-            self.values[i] = value;
-            return;
+        match self.position(key) {
+            Ok(i) => self.values[i] = value,
+            Err(_) => self.insert_recent(key, value),
         }
+    }
+
+    /// Sets the claim on `key` at the place [`ClaimIndex::find`] gave for it; a place that
+    /// changes since (a merge moved the run) is looked up again.
+    pub(crate) fn insert_at(&mut self, place: Place, key: u128, value: V) {
+        match place {
+            Place::Run(i) if self.keys.get(i) == Some(&key) => self.values[i] = value,
+            Place::Recent { run_len } if run_len == self.keys.len() => self.insert_recent(key, value),
+            _ => self.insert(key, value),
+        }
+    }
+
+    /// Adds or replaces a claim on a key that is not in the run.
+    fn insert_recent(&mut self, key: u128, value: V) {
         self.recent.insert(key, value);
         if self.recent.len() > MIN_RECENT.max(self.keys.len() / 8) {
             self.merge_recent();
@@ -206,6 +242,31 @@ mod tests {
     }
 
     #[test]
+    fn a_place_found_before_a_merge_is_looked_up_again() {
+        let mut index =
+            ClaimIndex::from_entries((0..100u128).map(|k| (k * 10, 0u32)).collect()).expect("distinct");
+        let (found, in_run) = index.find(990);
+        assert_eq!((found, in_run), (Some(&0), Place::Run(99)));
+        let (found, recent) = index.find(505);
+        assert_eq!(found, None);
+        index.insert(505, 1);
+        // Enough new keys to merge the recent table into the run: both places are stale.
+        for k in 0..=MIN_RECENT as u128 {
+            index.insert(10_000 + k, 2);
+        }
+        assert!(index.keys.binary_search(&505).is_ok(), "merged into the run");
+        // 505 now sits before 990 in the run: index 99 holds 980.
+        index.insert_at(in_run, 990, 3);
+        index.insert_at(recent, 505, 4);
+        assert_eq!(
+            (index.get(980), index.get(990), index.get(505)),
+            (Some(&0), Some(&3), Some(&4))
+        );
+        assert_eq!(index.len(), 100 + 1 + MIN_RECENT + 1, "each key once");
+        assert_eq!(index.iter().filter(|(k, _)| *k == 505).count(), 1);
+    }
+
+    #[test]
     fn from_entries_refuses_a_key_given_twice() {
         let index = ClaimIndex::from_entries(vec![(5, 1u32), (1, 2), (9, 3)]).expect("distinct");
         assert_eq!(
@@ -243,7 +304,13 @@ mod tests {
             let mut model: HashMap<u128, u32> = start.into_iter().collect();
             for &(small, wide, value, even) in &ops {
                 let k = key(small, wide, even);
-                index.insert(k, value);
+                if value % 2 == 0 {
+                    let (found, place) = index.find(k);
+                    prop_assert_eq!(found, model.get(&k));
+                    index.insert_at(place, k, value);
+                } else {
+                    index.insert(k, value);
+                }
                 model.insert(k, value);
             }
             prop_assert_eq!(index.len(), model.len());
