@@ -32,7 +32,7 @@ use criterion::{
 use ingest::batch::files::{Row, encode_files};
 use ingest::batch::{BatchProcessor, ProcessorConfig, Role};
 use ingest::decode::decode_shared;
-use ingest::encode::{EventRow, ParquetOptions, RowEncoder, encode_parquet};
+use ingest::encode::{EventRow, ParquetOptions, RowEncoder, encode_parquet_as};
 use ingest::lambda::handle_kinesis_event;
 use ingest::ledger::DEFAULT_BUCKETS;
 use ingest::ledger::chain::{ChainKey, ChainKind, bucket_of};
@@ -132,7 +132,11 @@ fn encode_bench(c: &mut Criterion) {
     });
     let batch = encoder.events(&events).expect("record batch");
     group.bench_function("parquet_10k", |b| {
-        b.iter(|| black_box(encode_parquet(black_box(&batch), options).expect("parquet")))
+        b.iter(|| {
+            black_box(
+                encode_parquet_as(&encoder.files().events, black_box(&batch), options).expect("parquet"),
+            )
+        })
     });
     // What the processor encodes for a batch of new events: events rows for valid records,
     // quarantine rows for invalid ones (re-sends within the batch count as events here).
@@ -162,7 +166,9 @@ fn encode_bench(c: &mut Criterion) {
     eprintln!(
         "encode: {} events in one record batch ({} Parquet bytes); files_10k writes {} files, {} bytes",
         events.len(),
-        encode_parquet(&batch, options).expect("parquet").len(),
+        encode_parquet_as(&encoder.files().events, &batch, options)
+            .expect("parquet")
+            .len(),
         files.len(),
         files.iter().map(|f| f.bytes.len()).sum::<usize>()
     );

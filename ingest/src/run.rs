@@ -17,8 +17,7 @@ use crate::batch::{BatchProcessor, Counts, DecodedBatch};
 use crate::decode::MAX_RECORD_BYTES;
 pub use crate::display::{aligned, human_bytes, now_millis, thousands};
 use crate::error::IngestError;
-use crate::source::{SequenceNumber, SourceId, SourceRecord};
-use bytes::{Bytes, BytesMut};
+use crate::source::{RecordBlocks, SequenceNumber, SourceId, SourceRecord};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -386,13 +385,9 @@ struct LineBatches<R> {
     line_number: u64,
     /// A record read that did not fit the previous batch's byte budget.
     carried: Option<SourceRecord>,
-    /// Where records' bytes are copied: consecutive records share an allocation, so a
-    /// batch is a few large blocks read in order rather than one small block per record.
-    chunk: BytesMut,
+    /// Where records' bytes are copied.
+    blocks: RecordBlocks,
 }
-
-/// Bytes per shared block of records.
-const CHUNK_BYTES: usize = 1 << 20;
 
 /// The longest part of a line that is kept: one byte over the record limit, so decoding
 /// sees it is too large.
@@ -408,7 +403,7 @@ impl<R: BufRead> LineBatches<R> {
             batch_bytes: DEFAULT_BATCH_BYTES,
             line_number: 0,
             carried: None,
-            chunk: BytesMut::new(),
+            blocks: RecordBlocks::default(),
         }
     }
 
@@ -443,7 +438,7 @@ impl<R: BufRead> LineBatches<R> {
             let record = SourceRecord {
                 source: SourceId::new(self.shard.clone(), SequenceNumber::from_u64(self.line_number)),
                 arrival_micros: self.arrival_micros,
-                data: self.copy_record(&line),
+                data: self.blocks.copy(&line),
             };
             if !batch.is_empty() && bytes + record.data.len() > self.batch_bytes {
                 self.carried = Some(record);
@@ -453,19 +448,6 @@ impl<R: BufRead> LineBatches<R> {
             batch.push(record);
         }
         Ok((!batch.is_empty()).then_some(batch))
-    }
-
-    fn copy_record(&mut self, line: &[u8]) -> Bytes {
-        if self.chunk.capacity() - self.chunk.len() < line.len() {
-            // A long record gets a block of its own, so that the room left in a block (held
-            // until its batch is dropped) is never more than a quarter of it.
-            if line.len() >= CHUNK_BYTES / 4 {
-                return Bytes::copy_from_slice(line);
-            }
-            self.chunk = BytesMut::with_capacity(CHUNK_BYTES);
-        }
-        self.chunk.extend_from_slice(line);
-        self.chunk.split().freeze()
     }
 }
 

@@ -2,7 +2,7 @@
 //! A replay of the same source is a retry, never a duplicate. Sequence numbers are decimal
 //! strings of up to 129 digits; they compare as numbers (length first, then digits).
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use md5::{Digest, Md5};
 use std::cmp::Ordering;
 use std::fmt;
@@ -99,6 +99,34 @@ impl ShardIds {
     }
 }
 
+/// Where a batch's records' bytes are copied: consecutive records share a block of
+/// [`RecordBlocks::BLOCK_BYTES`], so a batch is a few large allocations read in order rather
+/// than one per record, and a record's clone (a decoded event keeps one) only counts a
+/// reference. A block lives until the last record in it is dropped and, for the current
+/// block, until the `RecordBlocks` moves on or is dropped.
+#[derive(Debug, Default)]
+pub struct RecordBlocks {
+    block: BytesMut,
+}
+
+impl RecordBlocks {
+    pub const BLOCK_BYTES: usize = 1 << 20;
+
+    /// `data`, copied into the current block (or a new one).
+    pub fn copy(&mut self, data: &[u8]) -> Bytes {
+        if self.block.capacity() - self.block.len() < data.len() {
+            // A long record that does not fit gets a block of its own, so that the room a
+            // block is left with (held until its records are dropped) is under a quarter.
+            if data.len() >= Self::BLOCK_BYTES / 4 {
+                return Bytes::copy_from_slice(data);
+            }
+            self.block = BytesMut::with_capacity(Self::BLOCK_BYTES);
+        }
+        self.block.extend_from_slice(data);
+        self.block.split().freeze()
+    }
+}
+
 impl fmt::Display for SourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.shard_id, self.sequence)
@@ -135,6 +163,46 @@ impl SourceRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consecutive_records_share_a_block_and_a_long_one_has_its_own() {
+        const BLOCK: usize = RecordBlocks::BLOCK_BYTES;
+        let mut blocks = RecordBlocks::default();
+        let first = blocks.copy(b"{\"a\":1}");
+        let second = blocks.copy(b"{\"b\":22}");
+        assert_eq!((&first[..], &second[..]), (&b"{\"a\":1}"[..], &b"{\"b\":22}"[..]));
+        let follows = |next: &Bytes, last: &Bytes| next.as_ptr() == last[last.len()..].as_ptr();
+        assert!(follows(&second, &first), "right after the first");
+        let start = first.as_ptr() as usize;
+        let room = |last: &Bytes| BLOCK - (last.as_ptr() as usize + last.len() - start);
+        // Filled until less than a quarter is left: a quarter-block record does not fit.
+        let mut last = second;
+        while room(&last) >= BLOCK / 4 {
+            let next = blocks.copy(&[b'y'; 1000]);
+            assert!(follows(&next, &last));
+            last = next;
+        }
+        let long = blocks.copy(&vec![b'x'; BLOCK / 4]);
+        assert!(
+            !(start..start + BLOCK).contains(&(long.as_ptr() as usize)),
+            "a block of its own"
+        );
+        let small = blocks.copy(b"3");
+        assert!(follows(&small, &last), "the block goes on");
+        // A record that does not fit the room left, and is short, starts a new block.
+        last = small;
+        while room(&last) >= 1000 {
+            let next = blocks.copy(&[b'y'; 1000]);
+            assert!(follows(&next, &last));
+            last = next;
+        }
+        let next = blocks.copy(&[b'z'; 1000]);
+        assert!(
+            !(start..start + BLOCK).contains(&(next.as_ptr() as usize)),
+            "a new block"
+        );
+        assert_eq!(&next[..], &[b'z'; 1000][..]);
+    }
 
     #[test]
     fn sequence_numbers_compare_as_numbers() {

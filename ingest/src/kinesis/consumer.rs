@@ -15,7 +15,7 @@ use super::replay::{ReplayPlan, ShardRange};
 use super::shards::{ShardInfo, readable};
 use crate::batch::{BatchProcessor, BatchReport, Counts};
 use crate::error::IngestError;
-use crate::source::SequenceNumber;
+use crate::source::{RecordBlocks, SequenceNumber};
 use async_trait::async_trait;
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::{Record, ShardIteratorType};
@@ -56,9 +56,10 @@ pub struct ProcessorSink<'a> {
 impl BatchSink for ProcessorSink<'_> {
     async fn deliver(&mut self, shard_id: &str, records: &[Record]) -> Result<Delivery, IngestError> {
         let shard: Arc<str> = shard_id.into();
+        let mut blocks = RecordBlocks::default();
         let sources = records
             .iter()
-            .map(|r| source_record_from_sdk(&shard, r))
+            .map(|r| source_record_from_sdk(&shard, r, &mut blocks))
             .collect::<Result<Vec<_>, _>>()?;
         let report = self.processor.process(&sources, crate::run::now_millis()).await?;
         let retry_from = report.lowest_failure(&sources).map(|s| s.sequence.clone());

@@ -4,23 +4,24 @@
 //! a redelivery of the same record is recognised as a retry.
 
 use crate::error::IngestError;
-use crate::source::{SequenceNumber, ShardIds, SourceId, SourceRecord};
+use crate::source::{RecordBlocks, SequenceNumber, ShardIds, SourceId, SourceRecord};
 use aws_lambda_events::encodings::SecondTimestamp;
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord, KinesisRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 /// The records of a Lambda Kinesis event, in delivery order.
 pub fn source_records(event: &KinesisEvent) -> Result<Vec<SourceRecord>, IngestError> {
-    // An event holds one shard's records: they share one copy of its id.
+    // An event holds one shard's records: they share one copy of its id, and their bytes
+    // share a few blocks.
     let mut shards = ShardIds::default();
+    let mut blocks = RecordBlocks::default();
     event
         .records
         .iter()
         .enumerate()
-        .map(|(i, record)| source_record(i, record, &mut shards))
+        .map(|(i, record)| source_record(i, record, &mut shards, &mut blocks))
         .collect()
 }
 
@@ -28,6 +29,7 @@ fn source_record(
     index: usize,
     record: &KinesisEventRecord,
     shards: &mut ShardIds,
+    blocks: &mut RecordBlocks,
 ) -> Result<SourceRecord, IngestError> {
     let bad = |what: &str| IngestError::BadEvent(format!("record {index}: {what}"));
     let event_id = record.event_id.as_deref().ok_or_else(|| bad("no eventID"))?;
@@ -41,7 +43,7 @@ fn source_record(
     Ok(SourceRecord {
         source: SourceId::new(shards.get(shard_id), sequence),
         arrival_micros: record.kinesis.approximate_arrival_timestamp.0.timestamp_micros(),
-        data: Bytes::from(record.kinesis.data.0.clone()),
+        data: blocks.copy(&record.kinesis.data.0),
     })
 }
 
@@ -49,6 +51,7 @@ fn source_record(
 pub fn source_record_from_sdk(
     shard_id: &Arc<str>,
     record: &aws_sdk_kinesis::types::Record,
+    blocks: &mut RecordBlocks,
 ) -> Result<SourceRecord, IngestError> {
     let sequence = SequenceNumber::parse(record.sequence_number()).ok_or_else(|| {
         IngestError::BadEvent(format!(
@@ -59,7 +62,7 @@ pub fn source_record_from_sdk(
     Ok(SourceRecord {
         source: SourceId::new(shard_id.clone(), sequence),
         arrival_micros: arrival(record).timestamp_micros(),
-        data: Bytes::copy_from_slice(record.data().as_ref()),
+        data: blocks.copy(record.data().as_ref()),
     })
 }
 

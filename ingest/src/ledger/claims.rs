@@ -22,7 +22,8 @@ pub(crate) struct ClaimIndex<V: Copy> {
 }
 
 /// Where a key's claim sits or would sit, as [`ClaimIndex::find`] saw it: its index in the
-/// run, or the recent table (tagged with the run's length, which every merge changes).
+/// run, or the recent table (tagged with the run's length, which every merge changes: the
+/// run only grows, since claims are never removed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Place {
     Run(usize),

@@ -13,7 +13,7 @@ use futures::{StreamExt, TryStreamExt};
 use ingest::batch::files::{ManifestRows, encode_files};
 use ingest::batch::{BatchProcessor, ProcessorConfig};
 use ingest::decode;
-use ingest::encode::{ParquetOptions, RowEncoder, encode_parquet};
+use ingest::encode::{ParquetOptions, RowEncoder, encode_parquet_as};
 use ingest::ledger::chain::ChainKey;
 use ingest::ledger::document::{self, BatchStatus, ManifestDoc, RoleDoc};
 use ingest::ledger::policy::LeasePolicy;
@@ -21,7 +21,6 @@ use ingest::ledger::{Ledger, Resolution};
 use ingest::storage::{BatchId, Lake, Layout, TableKind};
 use object_store::{ObjectStoreExt, PutPayload};
 use schemas::Registry;
-use schemas::tables::Tables;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -172,7 +171,6 @@ pub async fn roll_forward(
     let mut processor =
         BatchProcessor::open(lake.clone(), registry, "lakeq-erase", ProcessorConfig::default()).await?;
     let encoder = RowEncoder::new(registry)?;
-    let tables = Tables::new(registry);
     let mut partitions = BTreeSet::new();
     for batch in batches {
         processor.roll_forward(batch).await?;
@@ -185,13 +183,15 @@ pub async fn roll_forward(
             if let Some((dir, _)) = file.path.rsplit_once('/') {
                 partitions.insert(dir.to_owned());
             }
+            let files = encoder.files();
             let schema = match file.table {
-                TableKind::Events => tables.events.clone(),
-                TableKind::Duplicates => tables.duplicates.clone(),
-                TableKind::Quarantine => tables.quarantine.clone(),
+                TableKind::Events => &files.events,
+                TableKind::Duplicates => &files.duplicates,
+                TableKind::Quarantine => &files.quarantine,
             };
-            let empty = encode_parquet(
-                &arrow::record_batch::RecordBatch::new_empty(schema),
+            let empty = encode_parquet_as(
+                schema,
+                &arrow::record_batch::RecordBatch::new_empty(schema.arrow().clone()),
                 ParquetOptions::default(),
             )?;
             super::rewrite::put_create(lake, &file.path, empty).await?;
