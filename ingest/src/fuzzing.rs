@@ -563,7 +563,15 @@ mod tests {
         let types = proptest::collection::btree_map("[a-z][a-z0-9_]{0,6}", ty, 1..8);
         (
             types,
-            proptest::collection::btree_set("[a-z]{1,4}:[a-z]{1,4}", 1..6),
+            // Event types a registry refuses ("nan", "inf", "null": words engines read as
+            // something else) would make the registry invalid.
+            proptest::collection::btree_set(
+                "[a-z]{1,4}:[a-z]{1,4}".prop_filter("an event type registries accept", |name| {
+                    name.split_once(':')
+                        .is_some_and(|(event_type, _)| check_event_type(event_type).is_ok())
+                }),
+                1..6,
+            ),
         )
             .prop_flat_map(|(types, names)| {
                 let names: Vec<String> = names.into_iter().collect();
