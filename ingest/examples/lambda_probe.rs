@@ -125,7 +125,7 @@ async fn latency(batches: usize, batch_size: usize, warm_uuids: u64) -> Value {
     let warm_ms = millis(started);
     let chains: Vec<ChainKey> = warm.states.keys().copied().collect();
     let sequential_load_ms = load_chains_ms(&memory, &chains, 1).await;
-    let concurrent_load_ms = load_chains_ms(&memory, &chains, ProcessorConfig::default().parallelism).await;
+    let concurrent_load_ms = load_chains_ms(&memory, &chains, ProcessorConfig::default().chain_reads).await;
     let mut processor = BatchProcessor::open(lake, registry(), "probe", ProcessorConfig::default())
         .await
         .expect("open the processor");

@@ -48,6 +48,10 @@ pub struct ProcessorConfig {
     pub parquet: ParquetOptions,
     /// Concurrent object store requests for commits and uploads.
     pub parallelism: usize,
+    /// Chains a cold writer reads at once before its first batch (reads only): by default a
+    /// date's buckets, so that a batch touching all of them waits for one chain's round
+    /// trips, not four.
+    pub chain_reads: usize,
     /// Hash buckets per date for a new lake (an existing lake keeps its own).
     pub buckets: u32,
     /// When the ledger's warm cache drops a chain: idle, or least recently used over budget.
@@ -61,6 +65,7 @@ impl Default for ProcessorConfig {
             commit_retry: CommitRetryPolicy::default(),
             parquet: ParquetOptions::default(),
             parallelism: 16,
+            chain_reads: crate::ledger::DEFAULT_BUCKETS as usize,
             buckets: crate::ledger::DEFAULT_BUCKETS,
             cache: CachePolicy::default(),
         }
@@ -319,7 +324,7 @@ impl BatchProcessor {
     ) -> Result<bool, (bool, IngestError)> {
         let mut pending: Vec<ChainKey> = chains.keys().copied().collect();
         self.ledger
-            .prefetch(&pending, self.config.parallelism)
+            .prefetch(&pending, self.config.chain_reads)
             .await
             .map_err(|e| (false, e))?;
         let mut attempted = false;
