@@ -380,10 +380,14 @@ fn agree_with_json<T: document::LedgerDocument + PartialEq + Debug>(json: &[u8],
     }
 }
 
+/// A manifest reads back the same from columns (written) and from rows (written before).
 fn roundtrip_manifest(doc: &ManifestDoc) {
-    let bytes = document::encode_manifest(doc).expect("encode");
-    assert_eq!(manifest_status(&bytes, "m").ok(), Some(BatchStatus::Committed));
-    assert_eq!(decode_manifest(&bytes, "m").expect("re-decode"), *doc);
+    let columns = document::encode_manifest(doc).expect("encode");
+    let rows = document::encode_row_manifest(doc).expect("encode in rows");
+    for bytes in [columns, rows] {
+        assert_eq!(manifest_status(&bytes, "m").ok(), Some(BatchStatus::Committed));
+        assert_eq!(decode_manifest(&bytes, "m").expect("re-decode"), *doc);
+    }
 }
 
 /// The chain rules, for a checkpoint (or none) followed by commits:

@@ -14,8 +14,11 @@
 //!   had one, and refuses (never misreads) the few that did.
 //!
 //! A batch manifest starts with an 8-byte status header (`ELM1 OK\n` or `ELM1 AB\n`), read
-//! with a ranged GET, followed by the body in either format.
+//! with a ranged GET, followed by the body: in columns (`ELB4`, written; see
+//! `manifest_columns`), in rows (`ELB2`) or in format 1 (both read).
 
+use super::manifest_columns;
+pub use super::manifest_columns::MANIFEST_COLUMNS_MAGIC;
 use crate::error::IngestError;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -605,10 +608,10 @@ pub struct ManifestDoc {
     pub records: Vec<ManifestRecord>,
 }
 
-/// A manifest as the writer encodes it: the same `ELB2` bytes as [`ManifestDoc`], borrowed
-/// from the batch instead of copied into owned records first (a batch's manifest holds every
-/// raw record, so the copy was a second pass over megabytes).
-#[derive(Debug, Serialize)]
+/// A manifest as the writer encodes it (in columns, `ELB4`): the fields of [`ManifestDoc`],
+/// borrowed from the batch instead of copied into owned records first (a batch's manifest
+/// holds every raw record, so the copy was a second pass over megabytes).
+#[derive(Debug)]
 pub struct ManifestView<'a> {
     pub format: u32,
     pub batch: &'a str,
@@ -617,13 +620,12 @@ pub struct ManifestView<'a> {
     pub records: Vec<ManifestRecordView<'a>>,
 }
 
-/// One record of a [`ManifestView`], laid out as [`ManifestRecord`].
-#[derive(Debug, Serialize)]
+/// One record of a [`ManifestView`]: the fields of a [`ManifestRecord`].
+#[derive(Debug)]
 pub struct ManifestRecordView<'a> {
     pub shard: &'a str,
     pub sequence: &'a str,
     pub arrival_micros: i64,
-    #[serde(with = "serde_bytes")]
     pub data: &'a [u8],
     pub role: RoleView<'a>,
 }
@@ -642,6 +644,36 @@ pub struct OriginalView<'a> {
     pub original_shard: &'a str,
     pub original_sequence: &'a str,
     pub original_file: &'a str,
+}
+
+impl<'a> From<&'a ManifestDoc> for ManifestView<'a> {
+    fn from(doc: &'a ManifestDoc) -> Self {
+        ManifestView {
+            format: doc.format,
+            batch: &doc.batch,
+            writer: &doc.writer,
+            committed_at_millis: doc.committed_at_millis,
+            records: doc
+                .records
+                .iter()
+                .map(|r| ManifestRecordView {
+                    shard: &r.shard,
+                    sequence: &r.sequence,
+                    arrival_micros: r.arrival_micros,
+                    data: &r.data.0,
+                    role: match &r.role {
+                        RoleDoc::Event => RoleView::Event,
+                        RoleDoc::Duplicate(o) => RoleView::Duplicate(OriginalView {
+                            original_shard: &o.original_shard,
+                            original_sequence: &o.original_sequence,
+                            original_file: &o.original_file,
+                        }),
+                        RoleDoc::Quarantine => RoleView::Quarantine,
+                    },
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A format-1 manifest: the role was tagged inside each record (`"role": "duplicate", ...`),
@@ -885,28 +917,22 @@ pub fn encode_legacy_json<T: Serialize>(value: &T) -> Result<Bytes, IngestError>
         .map_err(IngestError::encode("a format-1 ledger document (zstd)"))
 }
 
+/// A committed manifest in columns (`ELB4`, [`super::manifest_columns`]).
 pub fn encode_manifest(doc: &ManifestDoc) -> Result<Bytes, IngestError> {
-    Ok(committed_manifest(&[&encode_doc(doc)?]))
+    encode_manifest_view(&ManifestView::from(doc))
 }
 
 /// [`encode_manifest`] of the manifest `view` describes, without building it.
 pub fn encode_manifest_view(view: &ManifestView<'_>) -> Result<Bytes, IngestError> {
-    // Sized up front for the records' bytes and their other fields (a shard id, two sequence
-    // numbers and a file name at most): one allocation instead of a doubling buffer that
-    // copies and faults in megabytes again at each step.
-    let estimate: usize = view
-        .records
-        .iter()
-        .map(|r| r.data.len() + MANIFEST_RECORD_FIELDS_BYTES)
-        .sum();
-    let plain = postcard::to_extend(view, Vec::with_capacity(estimate + 256))
-        .map_err(IngestError::encode("a manifest (postcard)"))?;
-    Ok(committed_manifest(&[BINARY_MAGIC, &compress(&plain)?]))
+    let plain = manifest_columns::encode(view).map_err(IngestError::encode("a manifest (postcard)"))?;
+    Ok(committed_manifest(&[MANIFEST_COLUMNS_MAGIC, &compress(&plain)?]))
 }
 
-/// What a manifest record takes besides its data, typically: lengths, a shard id, a Kinesis
-/// sequence number, an arrival time and the role (a duplicate's names its original's file).
-const MANIFEST_RECORD_FIELDS_BYTES: usize = 96;
+/// A committed manifest in rows (`ELB2`), as releases before 2026-12-02 wrote it: for the
+/// upgrade tests and the fuzz targets, which check that it still reads.
+pub fn encode_row_manifest(doc: &ManifestDoc) -> Result<Bytes, IngestError> {
+    Ok(committed_manifest(&[&encode_doc(doc)?]))
+}
 
 /// The committed header, then `parts`.
 fn committed_manifest(parts: &[&[u8]]) -> Bytes {
@@ -944,6 +970,14 @@ pub fn manifest_status(header: &[u8], path: &str) -> Result<BatchStatus, IngestE
 
 pub fn decode_manifest(bytes: &[u8], path: &str) -> Result<ManifestDoc, IngestError> {
     match manifest_status(bytes, path)? {
+        BatchStatus::Committed if bytes[8..].starts_with(MANIFEST_COLUMNS_MAGIC) => {
+            let corrupt = |message: String| IngestError::CorruptLedger {
+                path: path.to_owned(),
+                message,
+            };
+            let plain = decompress(&bytes[12..]).map_err(|e| corrupt(format!("not zstd: {e}")))?;
+            manifest_columns::decode(&plain).map_err(corrupt)
+        }
         BatchStatus::Committed if bytes[8..].starts_with(BINARY_MAGIC) => decode_doc(&bytes[8..], path),
         BatchStatus::Committed => decode_doc::<LegacyManifestDoc>(&bytes[8..], path).map(ManifestDoc::from),
         BatchStatus::Aborted => Err(IngestError::CorruptLedger {
@@ -1047,7 +1081,7 @@ mod tests {
     }
 
     #[test]
-    fn a_borrowed_manifest_encodes_to_the_same_bytes_as_the_owned_one() {
+    fn a_borrowed_manifest_encodes_in_columns_to_the_bytes_of_the_owned_one() {
         let mut doc = manifest();
         doc.records.push(ManifestRecord {
             shard: "shardId-000000000007".into(),
@@ -1056,43 +1090,22 @@ mod tests {
             data: RecordBytes(vec![0; 300]),
             role: RoleDoc::Quarantine,
         });
-        let view = ManifestView {
-            format: doc.format,
-            batch: &doc.batch,
-            writer: &doc.writer,
-            committed_at_millis: doc.committed_at_millis,
-            records: doc
-                .records
-                .iter()
-                .map(|r| ManifestRecordView {
-                    shard: &r.shard,
-                    sequence: &r.sequence,
-                    arrival_micros: r.arrival_micros,
-                    data: &r.data.0,
-                    role: match &r.role {
-                        RoleDoc::Event => RoleView::Event,
-                        RoleDoc::Duplicate(o) => RoleView::Duplicate(OriginalView {
-                            original_shard: &o.original_shard,
-                            original_sequence: &o.original_sequence,
-                            original_file: &o.original_file,
-                        }),
-                        RoleDoc::Quarantine => RoleView::Quarantine,
-                    },
-                })
-                .collect(),
-        };
+        let view = ManifestView::from(&doc);
         let bytes = encode_manifest_view(&view).expect("encode view");
         assert_eq!(bytes, encode_manifest(&doc).expect("encode doc"));
+        assert!(bytes[8..].starts_with(MANIFEST_COLUMNS_MAGIC));
         assert_eq!(decode_manifest(&bytes, "m").expect("decode"), doc);
     }
 
     #[test]
-    fn manifests_round_trip_in_both_formats_and_carry_their_status() {
+    fn manifests_round_trip_in_every_layout_and_carry_their_status() {
         let doc = manifest();
-        let binary = encode_manifest(&doc).expect("encode");
-        assert!(binary[8..].starts_with(BINARY_MAGIC));
+        let columns = encode_manifest(&doc).expect("encode");
+        assert!(columns[8..].starts_with(MANIFEST_COLUMNS_MAGIC));
+        let rows = encode_row_manifest(&doc).expect("encode in rows");
+        assert!(rows[8..].starts_with(BINARY_MAGIC));
         let legacy = encode_legacy_manifest(&doc).expect("encode format 1");
-        for bytes in [&binary, &legacy] {
+        for bytes in [&columns, &rows, &legacy] {
             assert_eq!(
                 manifest_status(bytes, "m").expect("status"),
                 BatchStatus::Committed

@@ -18,6 +18,7 @@ mod claims;
 #[cfg(feature = "pipeline")]
 pub(crate) mod decision;
 pub mod document;
+mod manifest_columns;
 pub mod policy;
 #[cfg(feature = "pipeline")]
 mod store;
