@@ -363,12 +363,16 @@ pub fn check_ledger(data: &[u8]) {
     }
 }
 
-/// A document read from stored bytes (either format) is written in format 2 and reads back
-/// the same.
+/// A document read from stored bytes (any format or layout) is written in format 2, in its
+/// layout of today and in rows, and reads back the same from both.
 fn roundtrip_stored<T: document::LedgerDocument + PartialEq + Debug>(data: &[u8]) {
     if let Ok(doc) = decode_doc::<T>(data, "x") {
-        let bytes = encode_doc(&doc).expect("encode");
-        assert_eq!(decode_doc::<T>(&bytes, "x").expect("re-decode"), doc);
+        for bytes in [
+            encode_doc(&doc).expect("encode"),
+            document::encode_rows(&doc).expect("rows"),
+        ] {
+            assert_eq!(decode_doc::<T>(&bytes, "x").expect("re-decode"), doc);
+        }
     }
 }
 
@@ -383,8 +387,9 @@ fn agree_with_json<T: document::LedgerDocument + PartialEq + Debug>(json: &[u8],
 /// A manifest reads back the same from columns (written) and from rows (written before).
 fn roundtrip_manifest(doc: &ManifestDoc) {
     let columns = document::encode_manifest(doc).expect("encode");
+    let whole = document::encode_whole_sequence_manifest(doc).expect("encode ELB4");
     let rows = document::encode_row_manifest(doc).expect("encode in rows");
-    for bytes in [columns, rows] {
+    for bytes in [columns, whole, rows] {
         assert_eq!(manifest_status(&bytes, "m").ok(), Some(BatchStatus::Committed));
         assert_eq!(decode_manifest(&bytes, "m").expect("re-decode"), *doc);
     }
@@ -613,7 +618,10 @@ mod tests {
         fn commits_round_trip_through_their_stored_bytes(commits in commits()) {
             for commit in &commits {
                 let bytes = encode_doc(commit).expect("encode");
+                prop_assert!(bytes.starts_with(document::COMMIT_COLUMNS_MAGIC));
                 prop_assert_eq!(&decode_doc::<CommitDoc>(&bytes, "v").expect("decode"), commit);
+                let rows = document::encode_rows(commit).expect("encode in rows");
+                prop_assert_eq!(&decode_doc::<CommitDoc>(&rows, "v").expect("decode rows"), commit);
                 let legacy = document::encode_legacy_json(commit).expect("encode format 1");
                 prop_assert_eq!(&decode_doc::<CommitDoc>(&legacy, "v").expect("decode format 1"), commit);
             }

@@ -17,8 +17,9 @@
 //! with a ranged GET, followed by the body: in columns (`ELB4`, written; see
 //! `manifest_columns`), in rows (`ELB2`) or in format 1 (both read).
 
-use super::manifest_columns;
-pub use super::manifest_columns::MANIFEST_COLUMNS_MAGIC;
+pub use super::commit_columns::{COMMIT_COLUMNS_MAGIC, EncodedColumns};
+pub use super::manifest_columns::{MANIFEST_COLUMNS_MAGIC, WHOLE_SEQUENCES_MAGIC};
+use super::{commit_columns, manifest_columns};
 use crate::error::IngestError;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -146,11 +147,16 @@ struct CommitLayout2 {
     others: Vec<Hash128>,
 }
 
-/// What a ledger document needs to be written: its serde layout, and whether it carries
-/// erasures (`ELB3`) or not (`ELB2`).
+/// What a ledger document needs to be written: its serde layout, whether it carries erasures
+/// (`ELB3`) or not (`ELB2`), and its layout in columns if it has one (a commit's, `ELB6`).
 pub trait EncodeDocument: Serialize {
     fn has_erasures(&self) -> bool {
         false
+    }
+
+    /// The document in columns, to go behind [`COMMIT_COLUMNS_MAGIC`].
+    fn columns(&self) -> Option<postcard::Result<EncodedColumns>> {
+        None
     }
 }
 
@@ -160,6 +166,12 @@ pub trait LedgerDocument: EncodeDocument + DeserializeOwned {
     /// Reads the `ELB2` layout.
     fn from_layout_2(plain: &[u8]) -> postcard::Result<(Self, &[u8])> {
         postcard::take_from_bytes(plain)
+    }
+
+    /// Reads the layout in columns; `Err` says what does not add up, or that the document has
+    /// no such layout.
+    fn from_columns(_hashes: &[u8], _plain: &[u8]) -> Result<Self, String> {
+        Err("a commit where another document was expected".into())
     }
 }
 
@@ -171,6 +183,10 @@ impl LedgerDocument for LegacyManifestDoc {}
 impl EncodeDocument for CommitDoc<'_> {
     fn has_erasures(&self) -> bool {
         !self.erased.is_empty()
+    }
+
+    fn columns(&self) -> Option<postcard::Result<EncodedColumns>> {
+        Some(commit_columns::encode(self))
     }
 }
 
@@ -187,6 +203,10 @@ impl LedgerDocument for CommitDoc<'static> {
             erased: Vec::new(),
         };
         Ok((doc, rest))
+    }
+
+    fn from_columns(hashes: &[u8], plain: &[u8]) -> Result<Self, String> {
+        commit_columns::decode(hashes, plain)
     }
 }
 
@@ -866,25 +886,65 @@ fn compress(bytes: &[u8]) -> Result<Vec<u8>, IngestError> {
     })
 }
 
-/// A document in format 2: the magic, then zstd of its postcard bytes.
+/// A document in format 2: the magic, then zstd of its postcard bytes; a commit in columns:
+/// [`COMMIT_COLUMNS_MAGIC`], its number of hashes (`u32`, little-endian), the hashes, then zstd
+/// of the rest of its columns in postcard.
 pub fn encode_doc<T: EncodeDocument>(value: &T) -> Result<Bytes, IngestError> {
+    let Some(columns) = value.columns() else {
+        return encode_rows(value);
+    };
+    let columns = columns.map_err(IngestError::encode("a ledger document in columns (postcard)"))?;
+    let compressed = compress(&columns.plain)?;
+    let mut out = Vec::with_capacity(8 + columns.hashes.len() + compressed.len());
+    out.extend_from_slice(COMMIT_COLUMNS_MAGIC);
+    out.extend_from_slice(&((columns.hashes.len() / 16) as u32).to_le_bytes());
+    out.extend_from_slice(&columns.hashes);
+    out.extend_from_slice(&compressed);
+    Ok(Bytes::from(out))
+}
+
+/// A document in its derived layout (`ELB2`, or `ELB3` with erasures), as every document was
+/// written before commits in columns: also for the upgrade tests and the fuzz targets.
+pub fn encode_rows<T: EncodeDocument>(value: &T) -> Result<Bytes, IngestError> {
     let plain = postcard::to_stdvec(value).map_err(IngestError::encode("a ledger document (postcard)"))?;
-    let mut out = Vec::with_capacity(plain.len() / 2 + 64);
-    out.extend_from_slice(if value.has_erasures() {
+    let magic = if value.has_erasures() {
         ERASURES_MAGIC
     } else {
         BINARY_MAGIC
-    });
-    out.extend_from_slice(&compress(&plain)?);
+    };
+    framed(magic, &plain)
+}
+
+/// `magic`, then zstd of `plain`.
+fn framed(magic: &[u8; 4], plain: &[u8]) -> Result<Bytes, IngestError> {
+    let mut out = Vec::with_capacity(plain.len() / 2 + 64);
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&compress(plain)?);
     Ok(Bytes::from(out))
+}
+
+/// Turns a message about the ledger object at `path` into its error.
+fn corrupt_at(path: &str) -> impl Fn(String) -> IngestError + '_ {
+    move |message| IngestError::CorruptLedger {
+        path: path.to_owned(),
+        message,
+    }
 }
 
 /// A document in either format (see the module docs).
 pub fn decode_doc<T: LedgerDocument>(bytes: &[u8], path: &str) -> Result<T, IngestError> {
-    let corrupt = |message: String| IngestError::CorruptLedger {
-        path: path.to_owned(),
-        message,
-    };
+    let corrupt = corrupt_at(path);
+    if let Some(rest) = bytes.strip_prefix(COMMIT_COLUMNS_MAGIC) {
+        let (count, rest) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| corrupt("cut short before its hashes".into()))?;
+        let hash_bytes = (u32::from_le_bytes(*count) as usize).saturating_mul(16);
+        let (hashes, frame) = rest
+            .split_at_checked(hash_bytes)
+            .ok_or_else(|| corrupt(format!("cut short inside its {hash_bytes} bytes of hashes")))?;
+        let plain = decompress(frame).map_err(|e| corrupt(format!("not zstd: {e}")))?;
+        return T::from_columns(hashes, &plain).map_err(corrupt);
+    }
     let (layout, frame) = if let Some(rest) = bytes.strip_prefix(BINARY_MAGIC) {
         (Some(2), rest)
     } else if let Some(rest) = bytes.strip_prefix(ERASURES_MAGIC) {
@@ -917,7 +977,7 @@ pub fn encode_legacy_json<T: Serialize>(value: &T) -> Result<Bytes, IngestError>
         .map_err(IngestError::encode("a format-1 ledger document (zstd)"))
 }
 
-/// A committed manifest in columns (`ELB4`, [`super::manifest_columns`]).
+/// A committed manifest in columns (`ELB5`, [`super::manifest_columns`]).
 pub fn encode_manifest(doc: &ManifestDoc) -> Result<Bytes, IngestError> {
     encode_manifest_view(&ManifestView::from(doc))
 }
@@ -928,10 +988,18 @@ pub fn encode_manifest_view(view: &ManifestView<'_>) -> Result<Bytes, IngestErro
     Ok(committed_manifest(&[MANIFEST_COLUMNS_MAGIC, &compress(&plain)?]))
 }
 
+/// A committed manifest in columns with its sequence numbers whole (`ELB4`), as written for a
+/// few hours of 2026-12-02: for the upgrade tests and the fuzz targets.
+pub fn encode_whole_sequence_manifest(doc: &ManifestDoc) -> Result<Bytes, IngestError> {
+    let plain = manifest_columns::encode_whole_sequences(&ManifestView::from(doc))
+        .map_err(IngestError::encode("a manifest (postcard)"))?;
+    Ok(committed_manifest(&[WHOLE_SEQUENCES_MAGIC, &compress(&plain)?]))
+}
+
 /// A committed manifest in rows (`ELB2`), as releases before 2026-12-02 wrote it: for the
 /// upgrade tests and the fuzz targets, which check that it still reads.
 pub fn encode_row_manifest(doc: &ManifestDoc) -> Result<Bytes, IngestError> {
-    Ok(committed_manifest(&[&encode_doc(doc)?]))
+    Ok(committed_manifest(&[&encode_rows(doc)?]))
 }
 
 /// The committed header, then `parts`.
@@ -970,13 +1038,13 @@ pub fn manifest_status(header: &[u8], path: &str) -> Result<BatchStatus, IngestE
 
 pub fn decode_manifest(bytes: &[u8], path: &str) -> Result<ManifestDoc, IngestError> {
     match manifest_status(bytes, path)? {
-        BatchStatus::Committed if bytes[8..].starts_with(MANIFEST_COLUMNS_MAGIC) => {
-            let corrupt = |message: String| IngestError::CorruptLedger {
-                path: path.to_owned(),
-                message,
-            };
+        BatchStatus::Committed
+            if let Some(magic @ (MANIFEST_COLUMNS_MAGIC | WHOLE_SEQUENCES_MAGIC)) =
+                bytes[8..].first_chunk::<4>() =>
+        {
+            let corrupt = corrupt_at(path);
             let plain = decompress(&bytes[12..]).map_err(|e| corrupt(format!("not zstd: {e}")))?;
-            manifest_columns::decode(&plain).map_err(corrupt)
+            manifest_columns::decode(magic, &plain).map_err(corrupt)
         }
         BatchStatus::Committed if bytes[8..].starts_with(BINARY_MAGIC) => decode_doc(&bytes[8..], path),
         BatchStatus::Committed => decode_doc::<LegacyManifestDoc>(&bytes[8..], path).map(ManifestDoc::from),
@@ -1300,9 +1368,17 @@ mod tests {
             erased: vec![Hash128(3), Hash128(u128::MAX)],
             ..plain.clone()
         };
+        // Commits are written in columns, with or without erasures; rows still read.
+        for doc in [&plain, &erasing] {
+            let columns = encode_doc(doc).expect("encode");
+            assert!(columns.starts_with(COMMIT_COLUMNS_MAGIC));
+            assert_eq!(&decode_doc::<CommitDoc>(&columns, "v").expect("decode"), doc);
+            // A commit is not a checkpoint.
+            assert!(decode_doc::<ChainDoc>(&columns, "v").is_err());
+        }
         let (v2, v3) = (
-            encode_doc(&plain).expect("encode"),
-            encode_doc(&erasing).expect("encode"),
+            encode_rows(&plain).expect("encode"),
+            encode_rows(&erasing).expect("encode"),
         );
         assert!(v2.starts_with(BINARY_MAGIC) && v3.starts_with(ERASURES_MAGIC));
         assert_eq!(decode_doc::<CommitDoc>(&v2, "v").expect("decode"), plain);

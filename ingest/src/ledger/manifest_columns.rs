@@ -1,7 +1,8 @@
-//! A batch manifest's body in columns (`ELB4`, written since 2026-12-02): the records' row
-//! fields each in a column of their own, each record's canonical `event_uuid` as 16 bytes in a
-//! column, and the rest of the records' bytes as one text. Invariant: decoding gives back every
-//! record's bytes exactly, whatever they hold; the uuid column only changes what zstd sees.
+//! A batch manifest's body in columns (`ELB5`, written since 2026-12-02; `ELB4`, the same with
+//! its sequence numbers whole, is still read): the records' row fields each in a column of
+//! their own, sequence numbers as differences, each record's canonical `event_uuid` as 16 bytes in
+//! a column, and the rest of the records' bytes as one text. Invariant: decoding gives back
+//! every record's bytes exactly, whatever they hold; the columns only change what zstd sees.
 //!
 //! Why: in the row layout (`ELB2`) each record's 32 random hex digits and its interleaved row
 //! fields were most of what zstd could not compress (BENCHMARKS.md, "Where the ledger's bytes
@@ -10,10 +11,15 @@
 //! restores the record byte for byte; any other record is kept whole.
 
 use super::document::{ManifestDoc, ManifestRecord, ManifestView, RecordBytes, RoleDoc, RoleView};
+use super::sequence_column::SequenceColumn;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Leads a manifest body in columns, after the status header.
-pub const MANIFEST_COLUMNS_MAGIC: &[u8; 4] = b"ELB4";
+pub const MANIFEST_COLUMNS_MAGIC: &[u8; 4] = b"ELB5";
+/// Leads a manifest body in columns with its sequence numbers whole, as written on 2026-12-02
+/// before [`MANIFEST_COLUMNS_MAGIC`]: still read.
+pub const WHOLE_SEQUENCES_MAGIC: &[u8; 4] = b"ELB4";
 
 const UUID_KEY: &[u8] = b"\"event_uuid\":\"";
 const UUID_TEXT_BYTES: usize = 36;
@@ -21,14 +27,14 @@ const UUID_TEXT_BYTES: usize = 36;
 const NO_UUID: u32 = u32::MAX;
 
 #[derive(Serialize)]
-struct ColumnsRef<'a> {
+struct ColumnsRef<'a, S> {
     format: u32,
     batch: &'a str,
     writer: &'a str,
     committed_at_millis: i64,
     shards: Vec<&'a str>,
     record_shards: Vec<u32>,
-    sequences: Vec<&'a str>,
+    sequences: S,
     /// The first arrival time, then each one's difference from the one before (wrapping).
     arrival_deltas: Vec<i64>,
     roles: Vec<&'a RoleView<'a>>,
@@ -42,14 +48,14 @@ struct ColumnsRef<'a> {
 }
 
 #[derive(Deserialize)]
-struct Columns {
+struct Columns<S> {
     format: u32,
     batch: String,
     writer: String,
     committed_at_millis: i64,
     shards: Vec<String>,
     record_shards: Vec<u32>,
-    sequences: Vec<String>,
+    sequences: S,
     arrival_deltas: Vec<i64>,
     roles: Vec<RoleDoc>,
     uuid_offsets: Vec<u32>,
@@ -62,6 +68,20 @@ struct Columns {
 
 /// The postcard bytes of `view` in columns (to be compressed behind [`MANIFEST_COLUMNS_MAGIC`]).
 pub(super) fn encode(view: &ManifestView<'_>) -> postcard::Result<Vec<u8>> {
+    encode_with(
+        view,
+        SequenceColumn::encode(view.records.iter().map(|r| r.sequence)),
+    )
+}
+
+/// [`encode`] with the sequence numbers whole (to go behind [`WHOLE_SEQUENCES_MAGIC`]), as
+/// written before front coding: for the upgrade tests and the fuzz targets.
+pub(super) fn encode_whole_sequences(view: &ManifestView<'_>) -> postcard::Result<Vec<u8>> {
+    let sequences: Vec<&str> = view.records.iter().map(|r| r.sequence).collect();
+    encode_with(view, sequences)
+}
+
+fn encode_with<S: Serialize>(view: &ManifestView<'_>, sequences: S) -> postcard::Result<Vec<u8>> {
     let n = view.records.len();
     let text_bytes: usize = view.records.iter().map(|r| r.data.len()).sum();
     let mut shards: Vec<&str> = Vec::new();
@@ -106,7 +126,7 @@ pub(super) fn encode(view: &ManifestView<'_>) -> postcard::Result<Vec<u8>> {
         committed_at_millis: view.committed_at_millis,
         shards,
         record_shards,
-        sequences: view.records.iter().map(|r| r.sequence).collect(),
+        sequences,
         arrival_deltas,
         roles: view.records.iter().map(|r| &r.role).collect(),
         uuid_offsets,
@@ -117,16 +137,43 @@ pub(super) fn encode(view: &ManifestView<'_>) -> postcard::Result<Vec<u8>> {
     postcard::to_extend(&columns, Vec::with_capacity(text_bytes + n * 48 + 256))
 }
 
-/// The manifest `plain` (postcard in columns) holds; `Err` says what does not add up.
-pub(super) fn decode(plain: &[u8]) -> Result<ManifestDoc, String> {
+/// A column of sequence numbers as a layout stores it.
+trait StoredSequences: DeserializeOwned {
+    fn into_strings(self) -> Result<Vec<String>, String>;
+}
+
+impl StoredSequences for Vec<String> {
+    fn into_strings(self) -> Result<Vec<String>, String> {
+        Ok(self)
+    }
+}
+
+impl StoredSequences for SequenceColumn {
+    fn into_strings(self) -> Result<Vec<String>, String> {
+        self.decode()
+    }
+}
+
+/// The manifest `plain` (postcard in columns, behind `magic`) holds; `Err` says what does not
+/// add up.
+pub(super) fn decode(magic: &[u8; 4], plain: &[u8]) -> Result<ManifestDoc, String> {
+    if magic == WHOLE_SEQUENCES_MAGIC {
+        decode_as::<Vec<String>>(plain)
+    } else {
+        decode_as::<SequenceColumn>(plain)
+    }
+}
+
+fn decode_as<S: StoredSequences>(plain: &[u8]) -> Result<ManifestDoc, String> {
     let (columns, rest) =
-        postcard::take_from_bytes::<Columns>(plain).map_err(|e| format!("bad binary document: {e}"))?;
+        postcard::take_from_bytes::<Columns<S>>(plain).map_err(|e| format!("bad binary document: {e}"))?;
     if !rest.is_empty() {
         return Err(format!("{} bytes after the document", rest.len()));
     }
+    let sequences = columns.sequences.into_strings()?;
     let n = columns.record_shards.len();
     let lengths = [
-        columns.sequences.len(),
+        sequences.len(),
         columns.arrival_deltas.len(),
         columns.roles.len(),
         columns.uuid_offsets.len(),
@@ -142,7 +189,7 @@ pub(super) fn decode(plain: &[u8]) -> Result<ManifestDoc, String> {
     let rows = columns
         .record_shards
         .iter()
-        .zip(columns.sequences)
+        .zip(sequences)
         .zip(columns.arrival_deltas)
         .zip(columns.roles)
         .zip(columns.uuid_offsets.iter().zip(&columns.text_lengths));
@@ -275,7 +322,7 @@ mod tests {
     /// How many of the document's records had their uuid cut out.
     fn cut(doc: &ManifestDoc) -> usize {
         let plain = encode(&ManifestView::from(doc)).expect("encode");
-        let (columns, _) = postcard::take_from_bytes::<Columns>(&plain).expect("columns");
+        let (columns, _) = postcard::take_from_bytes::<Columns<SequenceColumn>>(&plain).expect("columns");
         assert_eq!(
             columns.uuids.len(),
             16 * columns.uuid_offsets.iter().filter(|&&o| o != NO_UUID).count()
@@ -334,7 +381,9 @@ mod tests {
         let doc = doc(records);
         assert_eq!(cut(&doc), cut_ones.len());
         let plain = encode(&ManifestView::from(&doc)).expect("encode");
-        assert_eq!(decode(&plain).expect("decode"), doc);
+        assert_eq!(decode(MANIFEST_COLUMNS_MAGIC, &plain).expect("decode"), doc);
+        let whole = encode_whole_sequences(&ManifestView::from(&doc)).expect("encode ELB4");
+        assert_eq!(decode(WHOLE_SEQUENCES_MAGIC, &whole).expect("decode ELB4"), doc);
     }
 
     /// splitmix64: random-looking uuids without a generator.
@@ -388,16 +437,19 @@ mod tests {
             .collect());
         let plain = encode(&ManifestView::from(&doc)).expect("encode");
         for len in 0..plain.len() {
-            assert!(decode(&plain[..len]).is_err(), "cut to {len} bytes");
+            assert!(
+                decode(MANIFEST_COLUMNS_MAGIC, &plain[..len]).is_err(),
+                "cut to {len} bytes"
+            );
         }
         for at in 0..plain.len() {
             for flip in [1u8, 0x80, 0xff] {
                 let mut damaged = plain.clone();
                 damaged[at] ^= flip;
                 // Any outcome but a panic; a decoded document re-encodes to what it decoded to.
-                if let Ok(read) = decode(&damaged) {
+                if let Ok(read) = decode(MANIFEST_COLUMNS_MAGIC, &damaged) {
                     let again = encode(&ManifestView::from(&read)).expect("re-encode");
-                    assert_eq!(decode(&again).expect("re-decode"), read);
+                    assert_eq!(decode(MANIFEST_COLUMNS_MAGIC, &again).expect("re-decode"), read);
                 }
             }
         }

@@ -15,11 +15,13 @@
 
 pub mod chain;
 mod claims;
+mod commit_columns;
 #[cfg(feature = "pipeline")]
 pub(crate) mod decision;
 pub mod document;
 mod manifest_columns;
 pub mod policy;
+mod sequence_column;
 #[cfg(feature = "pipeline")]
 mod store;
 

@@ -1,14 +1,17 @@
-//! Upgrade in place: a lake written by the release before the binary ledger (format 1,
-//! `tests/fixtures/upgrade/`) keeps working under this one. New batches commit on top of its
-//! JSON chains (checkpoint and commits), retries of its records are recognised as such, a
-//! lost data file of one of its batches is rebuilt from its format-1 manifest, and every
-//! chain read back cold mixes both formats without a misread.
+//! Upgrade in place: lakes written by earlier releases keep working under this one. Two are
+//! kept as fixtures, written from the same input: one by the release before the binary ledger
+//! (format 1, `tests/fixtures/upgrade/`: JSON documents), one by the release before commits in
+//! columns (`tests/fixtures/upgrade_rows/`: commits and checkpoints in rows, manifests in
+//! columns with their sequence numbers whole). In each, new batches commit on top of its
+//! chains, retries of its records are recognised as such, a lost data file of one of its
+//! batches is rebuilt from its old manifest, and every chain read back cold mixes the old
+//! layout and today's without a misread.
 
 use crate::common;
 
 use common::{check_invariant, file_records, read_lake};
 use ingest::batch::{BatchProcessor, ProcessorConfig};
-use ingest::ledger::document::BINARY_MAGIC;
+use ingest::ledger::document::{BINARY_MAGIC, COMMIT_COLUMNS_MAGIC};
 use ingest::registry_dir;
 use ingest::run::{Input, RunOptions, RunSummary, run};
 use ingest::storage::{Lake, StoreOptions};
@@ -20,8 +23,10 @@ use std::time::{Duration, UNIX_EPOCH};
 /// mtime as its records' arrival time, which dates their quarantine chains.
 const FIXTURE_ARRIVAL_SECONDS: u64 = 1_793_491_200;
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upgrade")
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -55,7 +60,7 @@ async fn ingest(lake_dir: &Path, registry: &Registry, input: &Path) -> RunSummar
     let lake = Lake::open(lake_dir.to_str().expect("utf8"), &StoreOptions::default()).expect("lake");
     let mut processor = BatchProcessor::open(lake, registry, "upgrade-test", ProcessorConfig::default())
         .await
-        .expect("a format-1 lake opens");
+        .expect("an older lake opens");
     let options = RunOptions {
         batch_size: 16,
         ..RunOptions::default()
@@ -72,8 +77,20 @@ async fn ingest(lake_dir: &Path, registry: &Registry, input: &Path) -> RunSummar
 
 #[tokio::test]
 async fn a_format_1_lake_takes_new_batches_retries_and_roll_forwards() {
+    // Format 1's documents are zstd frames, with no magic of ours.
+    upgrade("upgrade", |commit| !commit.starts_with(b"ELB")).await;
+}
+
+#[tokio::test]
+async fn a_lake_with_commits_in_rows_takes_new_batches_retries_and_roll_forwards() {
+    upgrade("upgrade_rows", |commit| commit.starts_with(BINARY_MAGIC)).await;
+}
+
+/// Ingests the fixture's second input, then both again, into a copy of the fixture's lake, and
+/// checks exactness; `is_old_commit` tells the fixture's own commits by their bytes.
+async fn upgrade(name: &str, is_old_commit: fn(&[u8]) -> bool) {
     let dir = tempfile::tempdir().expect("tempdir");
-    copy_dir(&fixture(), dir.path());
+    copy_dir(&fixture(name), dir.path());
     let arrival = UNIX_EPOCH + Duration::from_secs(FIXTURE_ARRIVAL_SECONDS);
     for name in ["first.jsonl", "second.jsonl"] {
         let file = std::fs::File::options()
@@ -102,14 +119,11 @@ async fn a_format_1_lake_takes_new_batches_retries_and_roll_forwards() {
             new.already_committed
         ),
         (171, 120, 50, 1, 0),
-        "40 re-sends of format-1 events are recognised as duplicates"
+        "40 re-sends of the old release's events are recognised as duplicates"
     );
     let retried = ingest(&lake_dir, &registry, &first).await.counts;
     assert_eq!((retried.records_in, retried.already_committed), (390, 390));
-    assert!(
-        lost.exists(),
-        "the lost file is rebuilt from its format-1 manifest"
-    );
+    assert!(lost.exists(), "the lost file is rebuilt from its old manifest");
     let again = ingest(&lake_dir, &registry, &second).await.counts;
     assert_eq!((again.records_in, again.already_committed), (171, 171));
 
@@ -121,18 +135,24 @@ async fn a_format_1_lake_takes_new_batches_retries_and_roll_forwards() {
     assert_eq!(rows.events.len(), 480);
 
     let chain = lake_dir.join("_ledger/events/date=2026-11-01/bucket=0001");
-    let (mut binary, mut json) = (0, 0);
+    let (mut old, mut new, mut other) = (0, 0, 0);
     for commit in files_under(&chain) {
         let name = commit.file_name().expect("name").to_string_lossy().into_owned();
         if name.starts_with('v') {
             let bytes = std::fs::read(&commit).expect("read commit");
-            if bytes.starts_with(BINARY_MAGIC) {
-                binary += 1;
+            if is_old_commit(&bytes) {
+                old += 1;
+            } else if bytes.starts_with(COMMIT_COLUMNS_MAGIC) {
+                new += 1;
             } else {
-                json += 1;
+                other += 1;
             }
         }
     }
-    assert_eq!(json, 49, "format-1 commits stay as they were");
-    assert!(binary > 0, "new commits are binary, on top of them");
+    assert_eq!(
+        (old, other),
+        (49, 0),
+        "the old release's commits stay as they were"
+    );
+    assert!(new > 0, "new commits are in columns, on top of them");
 }
