@@ -12,8 +12,10 @@
 
 use super::document::{ManifestDoc, ManifestRecord, ManifestView, RecordBytes, RoleDoc, RoleView};
 use super::sequence_column::SequenceColumn;
+use memchr::memmem::Finder;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
 
 /// Leads a manifest body in columns, after the status header.
 pub const MANIFEST_COLUMNS_MAGIC: &[u8; 4] = b"ELB5";
@@ -39,12 +41,11 @@ struct ColumnsRef<'a, S> {
     arrival_deltas: Vec<i64>,
     roles: Vec<&'a RoleView<'a>>,
     /// Where in its text each record's uuid was cut out, or [`NO_UUID`].
-    uuid_offsets: Vec<u32>,
+    uuid_offsets: &'a [u32],
     #[serde(with = "serde_bytes")]
     uuids: &'a [u8],
     text_lengths: Vec<u32>,
-    #[serde(with = "serde_bytes")]
-    text: &'a [u8],
+    // `text` follows, written by `encode_with` straight from the records.
 }
 
 #[derive(Deserialize)]
@@ -83,14 +84,12 @@ pub(super) fn encode_whole_sequences(view: &ManifestView<'_>) -> postcard::Resul
 
 fn encode_with<S: Serialize>(view: &ManifestView<'_>, sequences: S) -> postcard::Result<Vec<u8>> {
     let n = view.records.len();
-    let text_bytes: usize = view.records.iter().map(|r| r.data.len()).sum();
     let mut shards: Vec<&str> = Vec::new();
     let mut record_shards = Vec::with_capacity(n);
     let mut arrival_deltas = Vec::with_capacity(n);
     let mut uuid_offsets = Vec::with_capacity(n);
     let mut uuids = Vec::with_capacity(n * 16);
     let mut text_lengths = Vec::with_capacity(n);
-    let mut text = Vec::with_capacity(text_bytes);
     let mut last_arrival = 0i64;
     for record in &view.records {
         // A batch has one shard, or a few in runs: the last one is almost always the match.
@@ -104,21 +103,17 @@ fn encode_with<S: Serialize>(view: &ManifestView<'_>, sequences: S) -> postcard:
         record_shards.push(shard as u32);
         arrival_deltas.push(record.arrival_micros.wrapping_sub(last_arrival));
         last_arrival = record.arrival_micros;
-        let start = text.len();
-        match canonical_uuid(record.data) {
+        let (offset, text_length) = match canonical_uuid(record.data) {
             Some((at, bytes)) => {
-                uuid_offsets.push(at as u32);
                 uuids.extend_from_slice(&bytes);
-                text.extend_from_slice(&record.data[..at]);
-                text.extend_from_slice(&record.data[at + UUID_TEXT_BYTES..]);
+                (at as u32, record.data.len() - UUID_TEXT_BYTES)
             }
-            None => {
-                uuid_offsets.push(NO_UUID);
-                text.extend_from_slice(record.data);
-            }
-        }
-        text_lengths.push((text.len() - start) as u32);
+            None => (NO_UUID, record.data.len()),
+        };
+        uuid_offsets.push(offset);
+        text_lengths.push(text_length as u32);
     }
+    let text_bytes: usize = text_lengths.iter().map(|&len| len as usize).sum();
     let columns = ColumnsRef {
         format: view.format,
         batch: view.batch,
@@ -129,12 +124,24 @@ fn encode_with<S: Serialize>(view: &ManifestView<'_>, sequences: S) -> postcard:
         sequences,
         arrival_deltas,
         roles: view.records.iter().map(|r| &r.role).collect(),
-        uuid_offsets,
+        uuid_offsets: &uuid_offsets,
         uuids: &uuids,
         text_lengths,
-        text: &text,
     };
-    postcard::to_extend(&columns, Vec::with_capacity(text_bytes + n * 48 + 256))
+    let out = postcard::to_extend(&columns, Vec::with_capacity(text_bytes + n * 48 + 256))?;
+    // The text goes last, as `serde_bytes` would write it (its length, then its bytes), copied
+    // once from the records instead of gathered first and copied again.
+    let mut out = postcard::to_extend(&(text_bytes as u64), out)?;
+    for (record, &offset) in view.records.iter().zip(&uuid_offsets) {
+        if offset == NO_UUID {
+            out.extend_from_slice(record.data);
+        } else {
+            let at = offset as usize;
+            out.extend_from_slice(&record.data[..at]);
+            out.extend_from_slice(&record.data[at + UUID_TEXT_BYTES..]);
+        }
+    }
+    Ok(out)
 }
 
 /// A column of sequence numbers as a layout stores it.
@@ -244,7 +251,13 @@ fn decode_as<S: StoredSequences>(plain: &[u8]) -> Result<ManifestDoc, String> {
 
 /// Where `data` holds its `event_uuid` in canonical lowercase text, and its 16 bytes.
 fn canonical_uuid(data: &[u8]) -> Option<(usize, [u8; 16])> {
-    let at = memchr::memmem::find(data, UUID_KEY)? + UUID_KEY.len();
+    static FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(UUID_KEY));
+    // Our generator's records, and most producers', start with the key: no search then.
+    let key_at = match data.get(1..1 + UUID_KEY.len()) {
+        Some(key) if key == UUID_KEY => 1,
+        _ => FINDER.find(data)?,
+    };
+    let at = key_at + UUID_KEY.len();
     let text = data.get(at..at + UUID_TEXT_BYTES)?;
     if data.get(at + UUID_TEXT_BYTES) != Some(&b'"') {
         return None;
