@@ -347,6 +347,15 @@ pub fn check_ledger(data: &[u8]) {
     for magic in [document::BINARY_MAGIC, document::ERASURES_MAGIC] {
         checkpoint_reads_agree(&[magic.as_slice(), &framed].concat());
     }
+    // The input as the plain part of the layouts in columns: a manifest body either way, and
+    // a commit whose hashes are the input's first bytes.
+    for magic in [document::MANIFEST_COLUMNS_MAGIC, document::WHOLE_SEQUENCES_MAGIC] {
+        let body = [HEADER_COMMITTED.as_slice(), magic, &framed].concat();
+        if let Ok(doc) = decode_manifest(&body, "m") {
+            roundtrip_manifest(&doc);
+        }
+    }
+    roundtrip_stored::<CommitDoc>(&commit_in_columns(data));
     let mut manifest = HEADER_COMMITTED.to_vec();
     manifest.extend_from_slice(&framed);
     let plain = serde_json::from_slice::<LegacyManifestDoc>(data).map(ManifestDoc::from);
@@ -361,6 +370,23 @@ pub fn check_ledger(data: &[u8]) {
     if let Ok(case) = serde_json::from_slice::<ChainCase>(data) {
         check_chain(&case);
     }
+}
+
+/// `data` stored as a commit in columns: its first byte says how many 16-byte hashes follow
+/// (as many as there are, at most), the rest is the plain part, compressed.
+fn commit_in_columns(data: &[u8]) -> Vec<u8> {
+    let (count, rest) = data.split_first().map_or((0, data), |(&n, rest)| {
+        (usize::from(n).min(rest.len() / 16), rest)
+    });
+    let (hashes, plain) = rest.split_at(16 * count);
+    let frame = zstd::bulk::compress(plain, 1).expect("zstd compresses any bytes");
+    [
+        document::COMMIT_COLUMNS_MAGIC.as_slice(),
+        &(count as u32).to_le_bytes(),
+        hashes,
+        &frame,
+    ]
+    .concat()
 }
 
 /// A document read from stored bytes (any format or layout) is written in format 2, in its

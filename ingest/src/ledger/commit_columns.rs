@@ -11,7 +11,7 @@
 //! in the same block, they spoil the entropy tables of the columns that can.
 
 use super::chain::HashTable;
-use super::document::{ClaimDoc, CommitDoc, Hash128};
+use super::document::{ClaimDoc, CommitDoc, Hash128, MAX_COPIED_STRING_BYTES};
 use super::sequence_column::SequenceColumn;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -133,12 +133,38 @@ pub(super) fn decode(hashes: &[u8], plain: &[u8]) -> Result<CommitDoc<'static>, 
         ));
     }
     let counts = [n, columns.others as usize, columns.erased as usize];
-    if hashes.len() != HASH_BYTES * counts.iter().sum::<usize>() {
+    let hash_count = counts
+        .iter()
+        .try_fold(0usize, |sum, &count| sum.checked_add(count));
+    if hash_count.and_then(|count| count.checked_mul(HASH_BYTES)) != Some(hashes.len()) {
         return Err(format!("{} bytes of hashes for {counts:?} hashes", hashes.len()));
     }
     let mut hashes = hashes
         .chunks_exact(HASH_BYTES)
         .map(|bytes| Hash128(u128::from_be_bytes(bytes.try_into().expect("16 bytes"))));
+    let replaced = columns
+        .replaces
+        .iter()
+        .filter(|&&r| r != REPLACES_NOTHING)
+        .map(|&r| r - 1);
+    let mut indexes = columns
+        .shards
+        .iter()
+        .chain(&columns.event_types)
+        .copied()
+        .chain(replaced);
+    let copied = indexes.try_fold(0usize, |total, i| match columns.strings.get(i as usize) {
+        Some(text) => Ok(total.saturating_add(text.len())),
+        None => Err(format!(
+            "string index {i} beyond the {} strings",
+            columns.strings.len()
+        )),
+    })?;
+    if copied > MAX_COPIED_STRING_BYTES {
+        return Err(format!(
+            "{copied} bytes of claim strings (at most {MAX_COPIED_STRING_BYTES})"
+        ));
+    }
     let string = |i: u32| -> Result<Cow<'static, str>, String> {
         columns
             .strings
@@ -222,6 +248,24 @@ mod tests {
     fn round_trip(doc: &CommitDoc<'_>) -> Result<CommitDoc<'static>, String> {
         let encoded = encode(doc).expect("encode");
         decode(&encoded.hashes, &encoded.plain)
+    }
+
+    #[test]
+    fn a_commit_that_would_copy_one_string_into_memory_too_often_is_refused() {
+        let long = "s".repeat(1 << 20);
+        let mut claims: Vec<_> = (0..300).map(|i| claim(i, None)).collect();
+        for claim in &mut claims {
+            claim.shard = Cow::Owned(long.clone());
+        }
+        let doc = commit(claims);
+        let EncodedColumns { hashes, plain } = encode(&doc).expect("encode");
+        // The string is stored once, yet each claim would own a copy: 300 MiB from 1 MiB.
+        assert!(plain.len() < 2 << 20);
+        assert!(
+            decode(&hashes, &plain)
+                .expect_err("refused")
+                .contains("claim strings")
+        );
     }
 
     #[test]

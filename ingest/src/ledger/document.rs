@@ -1,21 +1,21 @@
 //! The ledger's object formats, one logical model in two encodings.
 //!
-//! - **Format 2** (written): a 4-byte magic `ELB2`, then zstd (level 1) of the document in
-//!   postcard, a compact serde format with a specified, stable wire layout: 128-bit hashes as
-//!   16 raw bytes, record bytes as one length-prefixed slice, no base64, no field names.
+//! - **Format 2** (written): a 4-byte magic, then zstd (level 1) of the document in postcard,
+//!   a compact serde format with a specified, stable wire layout: 128-bit hashes as 16 raw
+//!   bytes, record bytes as one length-prefixed slice, no base64, no field names. Commits are
+//!   written in columns (`ELB6`, see `commit_columns`: their hashes as plain bytes before the
+//!   zstd frame); checkpoints in their columns behind `ELB2`, or `ELB3` when they carry
+//!   erasures (the uuids `lakeq erase` removed), so a release from before erasure refuses
+//!   (never misreads) those. Commits in rows (`ELB2`, `ELB3`) are still read.
 //! - **Format 1** (read, never written): zstd of the same documents in JSON, hashes as 32 hex
 //!   digits, record bytes in base64. A lake written by an earlier release keeps working: its
-//!   chains may hold both formats, and every reader tells them apart by the first 4 bytes
-//!   (a zstd frame starts with `28 b5 2f fd`, never with `ELB2`).
-//!
-//! - **Format 2 with erasures** (`ELB3`): the same layouts, with the uuids that `lakeq
-//!   erase` removed appended to commits and checkpoints. Written only for a document that
-//!   carries erasures, so a release from before erasure keeps reading every chain that never
-//!   had one, and refuses (never misreads) the few that did.
+//!   chains may hold every layout, and every reader tells them apart by the first 4 bytes
+//!   (a zstd frame starts with `28 b5 2f fd`, never with `ELB`).
 //!
 //! A batch manifest starts with an 8-byte status header (`ELM1 OK\n` or `ELM1 AB\n`), read
-//! with a ranged GET, followed by the body: in columns (`ELB4`, written; see
-//! `manifest_columns`), in rows (`ELB2`) or in format 1 (both read).
+//! with a ranged GET, followed by the body: in columns (`ELB5`, written; see
+//! `manifest_columns`), in columns with whole sequence numbers (`ELB4`), in rows (`ELB2`) or
+//! in format 1 (all read).
 
 pub use super::commit_columns::{COMMIT_COLUMNS_MAGIC, EncodedColumns};
 pub use super::manifest_columns::{MANIFEST_COLUMNS_MAGIC, WHOLE_SEQUENCES_MAGIC};
@@ -34,10 +34,16 @@ pub const FORMAT: u32 = 2;
 /// The oldest ledger format this build reads (and keeps writing to, in format 2 documents).
 pub const OLDEST_FORMAT: u32 = 1;
 
-/// Leads every format-2 commit, checkpoint and manifest body.
+/// Leads a format-2 checkpoint, and a commit or manifest body in rows as written before
+/// commits and manifests in columns.
 pub const BINARY_MAGIC: &[u8; 4] = b"ELB2";
-/// Leads a format-2 commit or checkpoint that carries erased uuids.
+/// Leads a format-2 checkpoint (or a commit in rows) that carries erased uuids.
 pub const ERASURES_MAGIC: &[u8; 4] = b"ELB3";
+/// The most bytes of strings a document in columns may have copied into each of its rows on
+/// decoding (a commit's shards and event types, a manifest's shards): the columns store each
+/// string once, so without a cap a small hostile object could ask for any amount of memory.
+/// Far above what a batch writes: 50,000 claims with 4 KiB shard names are 210 MB.
+pub(super) const MAX_COPIED_STRING_BYTES: usize = 256 << 20;
 /// Ledger documents are small and written on the hot path: the fastest zstd level.
 const ZSTD_LEVEL: i32 = 1;
 
@@ -1039,12 +1045,14 @@ pub fn manifest_status(header: &[u8], path: &str) -> Result<BatchStatus, IngestE
 pub fn decode_manifest(bytes: &[u8], path: &str) -> Result<ManifestDoc, IngestError> {
     match manifest_status(bytes, path)? {
         BatchStatus::Committed
-            if let Some(magic @ (MANIFEST_COLUMNS_MAGIC | WHOLE_SEQUENCES_MAGIC)) =
-                bytes[8..].first_chunk::<4>() =>
+            if matches!(
+                bytes[8..].first_chunk::<4>(),
+                Some(MANIFEST_COLUMNS_MAGIC | WHOLE_SEQUENCES_MAGIC)
+            ) =>
         {
             let corrupt = corrupt_at(path);
             let plain = decompress(&bytes[12..]).map_err(|e| corrupt(format!("not zstd: {e}")))?;
-            manifest_columns::decode(magic, &plain).map_err(corrupt)
+            manifest_columns::decode(&bytes[8..12], &plain).map_err(corrupt)
         }
         BatchStatus::Committed if bytes[8..].starts_with(BINARY_MAGIC) => decode_doc(&bytes[8..], path),
         BatchStatus::Committed => decode_doc::<LegacyManifestDoc>(&bytes[8..], path).map(ManifestDoc::from),

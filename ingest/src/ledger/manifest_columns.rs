@@ -10,7 +10,9 @@
 //! lowercase 8-4-4-4-12 hex and a quote, so writing those 16 bytes back as lowercase hex
 //! restores the record byte for byte; any other record is kept whole.
 
-use super::document::{ManifestDoc, ManifestRecord, ManifestView, RecordBytes, RoleDoc, RoleView};
+use super::document::{
+    MAX_COPIED_STRING_BYTES, ManifestDoc, ManifestRecord, ManifestView, RecordBytes, RoleDoc, RoleView,
+};
 use super::sequence_column::SequenceColumn;
 use memchr::memmem::Finder;
 use serde::de::DeserializeOwned;
@@ -163,7 +165,7 @@ impl StoredSequences for SequenceColumn {
 
 /// The manifest `plain` (postcard in columns, behind `magic`) holds; `Err` says what does not
 /// add up.
-pub(super) fn decode(magic: &[u8; 4], plain: &[u8]) -> Result<ManifestDoc, String> {
+pub(super) fn decode(magic: &[u8], plain: &[u8]) -> Result<ManifestDoc, String> {
     if magic == WHOLE_SEQUENCES_MAGIC {
         decode_as::<Vec<String>>(plain)
     } else {
@@ -191,6 +193,22 @@ fn decode_as<S: StoredSequences>(plain: &[u8]) -> Result<ManifestDoc, String> {
             "columns of unequal lengths: {n} shards, others {lengths:?}"
         ));
     }
+    let copied =
+        columns
+            .record_shards
+            .iter()
+            .try_fold(0usize, |total, &i| match columns.shards.get(i as usize) {
+                Some(shard) => Ok(total.saturating_add(shard.len())),
+                None => Err(format!(
+                    "shard index {i} beyond the {} shards",
+                    columns.shards.len()
+                )),
+            })?;
+    if copied > MAX_COPIED_STRING_BYTES {
+        return Err(format!(
+            "{copied} bytes of shard names (at most {MAX_COPIED_STRING_BYTES})"
+        ));
+    }
     let mut records = Vec::with_capacity(n);
     let (mut text_at, mut uuid_at, mut arrival) = (0usize, 0usize, 0i64);
     let rows = columns
@@ -205,9 +223,9 @@ fn decode_as<S: StoredSequences>(plain: &[u8]) -> Result<ManifestDoc, String> {
             .shards
             .get(shard as usize)
             .ok_or_else(|| format!("shard index {shard} beyond the {} shards", columns.shards.len()))?;
-        let text = columns
-            .text
-            .get(text_at..text_at + length as usize)
+        let text = text_at
+            .checked_add(length as usize)
+            .and_then(|end| columns.text.get(text_at..end))
             .ok_or("record lengths run past the text")?;
         text_at += length as usize;
         let data = if uuid_offset == NO_UUID {
@@ -216,7 +234,7 @@ fn decode_as<S: StoredSequences>(plain: &[u8]) -> Result<ManifestDoc, String> {
             let at = uuid_offset as usize;
             let uuid = columns
                 .uuids
-                .get(uuid_at..uuid_at + 16)
+                .get(uuid_at..uuid_at.saturating_add(16))
                 .ok_or("more uuid offsets than uuids")?;
             uuid_at += 16;
             if at > text.len() {

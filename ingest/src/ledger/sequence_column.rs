@@ -12,6 +12,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The most bytes a string shares with the one before. Sequence numbers share at most a few
+/// dozen; the cap keeps a hostile column from making each of many entries a copy of one long
+/// string (a few bytes each on disk, any amount in memory).
+const MAX_SHARED_BYTES: usize = 256;
+
 /// Digits of a number kept as a 128-bit integer (10^38 < 2^128).
 const LOW_DIGITS: usize = 38;
 const LOW_LIMIT: u128 = 10u128.pow(LOW_DIGITS as u32);
@@ -142,6 +147,7 @@ impl FrontCoded {
             let previous = strings.last().map_or("", String::as_str);
             let head = previous
                 .get(..shared as usize)
+                .filter(|head| head.len() <= MAX_SHARED_BYTES)
                 .ok_or_else(|| format!("{shared} bytes shared with a string of {}", previous.len()))?;
             let tail = at
                 .checked_add(length as usize)
@@ -160,9 +166,15 @@ impl FrontCoded {
     }
 }
 
-/// The bytes `a` and `b` start with alike, cut back to a character boundary.
+/// The bytes `a` and `b` start with alike, up to [`MAX_SHARED_BYTES`], cut back to a
+/// character boundary.
 fn shared_prefix(a: &str, b: &str) -> usize {
-    let mut shared = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    let mut shared = a
+        .bytes()
+        .zip(b.bytes())
+        .take(MAX_SHARED_BYTES)
+        .take_while(|(x, y)| x == y)
+        .count();
     while !b.is_char_boundary(shared) {
         shared -= 1;
     }
@@ -249,7 +261,24 @@ mod tests {
         unequal.tail_lengths.pop();
         let mut runs_past = good;
         runs_past.tail_lengths[2] = u32::MAX;
-        for bad in [shared_too_far, splits_a_char, left_over, unequal, runs_past] {
+        // One long string, then many entries sharing all of it: refused past the cap.
+        let long = "7".repeat(MAX_SHARED_BYTES + 1);
+        let mut amplified = FrontCoded::encode([long.as_str(), &long].into_iter());
+        assert_eq!(amplified.shared, [0, MAX_SHARED_BYTES as u32]);
+        assert_eq!(
+            amplified.decode().expect("within the cap"),
+            [&long, &long].map(String::as_str)
+        );
+        amplified.shared[1] += 1;
+        amplified.tail_lengths[1] -= 1;
+        for bad in [
+            shared_too_far,
+            splits_a_char,
+            left_over,
+            unequal,
+            runs_past,
+            amplified,
+        ] {
             assert!(SequenceColumn::Text(bad.clone()).decode().is_err(), "{bad:?}");
         }
         let SequenceColumn::Decimal {
