@@ -11,7 +11,7 @@
 //! in the same block, they spoil the entropy tables of the columns that can.
 
 use super::chain::HashTable;
-use super::document::{ClaimDoc, CommitDoc, Hash128, MAX_COPIED_STRING_BYTES};
+use super::document::{ClaimDoc, CommitDoc, Hash128, check_copied_strings};
 use super::sequence_column::SequenceColumn;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -147,24 +147,13 @@ pub(super) fn decode(hashes: &[u8], plain: &[u8]) -> Result<CommitDoc<'static>, 
         .iter()
         .filter(|&&r| r != REPLACES_NOTHING)
         .map(|&r| r - 1);
-    let mut indexes = columns
+    let indexes = columns
         .shards
         .iter()
         .chain(&columns.event_types)
         .copied()
         .chain(replaced);
-    let copied = indexes.try_fold(0usize, |total, i| match columns.strings.get(i as usize) {
-        Some(text) => Ok(total.saturating_add(text.len())),
-        None => Err(format!(
-            "string index {i} beyond the {} strings",
-            columns.strings.len()
-        )),
-    })?;
-    if copied > MAX_COPIED_STRING_BYTES {
-        return Err(format!(
-            "{copied} bytes of claim strings (at most {MAX_COPIED_STRING_BYTES})"
-        ));
-    }
+    check_copied_strings(&columns.strings, indexes, "string", "claim strings")?;
     let string = |i: u32| -> Result<Cow<'static, str>, String> {
         columns
             .strings

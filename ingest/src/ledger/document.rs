@@ -44,6 +44,28 @@ pub const ERASURES_MAGIC: &[u8; 4] = b"ELB3";
 /// string once, so without a cap a small hostile object could ask for any amount of memory.
 /// Far above what a batch writes: 50,000 claims with 4 KiB shard names are 210 MB.
 pub(super) const MAX_COPIED_STRING_BYTES: usize = 256 << 20;
+
+/// Checks a column of `indexes` into `table`, whose strings decoding copies into rows: every
+/// index is in the table, and the copies stay within [`MAX_COPIED_STRING_BYTES`]. `entry`
+/// names a table entry ("shard"), `copies` the copied strings ("shard names").
+pub(super) fn check_copied_strings<S: AsRef<str>>(
+    table: &[S],
+    mut indexes: impl Iterator<Item = u32>,
+    entry: &str,
+    copies: &str,
+) -> Result<(), String> {
+    let copied = indexes.try_fold(0usize, |total, i| match table.get(i as usize) {
+        Some(text) => Ok(total.saturating_add(text.as_ref().len())),
+        None => Err(format!("{entry} index {i} beyond the {} {entry}s", table.len())),
+    })?;
+    if copied > MAX_COPIED_STRING_BYTES {
+        return Err(format!(
+            "{copied} bytes of {copies} (at most {MAX_COPIED_STRING_BYTES})"
+        ));
+    }
+    Ok(())
+}
+
 /// Ledger documents are small and written on the hot path: the fastest zstd level.
 const ZSTD_LEVEL: i32 = 1;
 

@@ -11,7 +11,7 @@
 //! restores the record byte for byte; any other record is kept whole.
 
 use super::document::{
-    MAX_COPIED_STRING_BYTES, ManifestDoc, ManifestRecord, ManifestView, RecordBytes, RoleDoc, RoleView,
+    ManifestDoc, ManifestRecord, ManifestView, RecordBytes, RoleDoc, RoleView, check_copied_strings,
 };
 use super::sequence_column::SequenceColumn;
 use memchr::memmem::Finder;
@@ -193,22 +193,8 @@ fn decode_as<S: StoredSequences>(plain: &[u8]) -> Result<ManifestDoc, String> {
             "columns of unequal lengths: {n} shards, others {lengths:?}"
         ));
     }
-    let copied =
-        columns
-            .record_shards
-            .iter()
-            .try_fold(0usize, |total, &i| match columns.shards.get(i as usize) {
-                Some(shard) => Ok(total.saturating_add(shard.len())),
-                None => Err(format!(
-                    "shard index {i} beyond the {} shards",
-                    columns.shards.len()
-                )),
-            })?;
-    if copied > MAX_COPIED_STRING_BYTES {
-        return Err(format!(
-            "{copied} bytes of shard names (at most {MAX_COPIED_STRING_BYTES})"
-        ));
-    }
+    let indexes = columns.record_shards.iter().copied();
+    check_copied_strings(&columns.shards, indexes, "shard", "shard names")?;
     let mut records = Vec::with_capacity(n);
     let (mut text_at, mut uuid_at, mut arrival) = (0usize, 0usize, 0i64);
     let rows = columns
@@ -290,7 +276,7 @@ const DIGIT_POSITIONS: [usize; 32] = {
     let mut positions = [0; 32];
     let (mut at, mut i) = (0, 0);
     while i < 32 {
-        if at == 8 || at == 13 || at == 18 || at == 23 {
+        if at == HYPHENS[0] || at == HYPHENS[1] || at == HYPHENS[2] || at == HYPHENS[3] {
             at += 1;
         }
         positions[i] = at;
