@@ -1,7 +1,8 @@
 //! Ledger memory and cold-start figures for a day at 1M events/hour (24M uuids), spread over
 //! the default 64 buckets: builds one bucket's chain state for a day (375,000 uuids) from
 //! commits shaped like real ones (10,000-record batches, Kinesis-sized sequence numbers),
-//! then reports state bytes per uuid in memory and the checkpoint a cold start reads.
+//! then reports state bytes per uuid in memory (also with `ingest run`'s line numbers as
+//! sequence numbers) and the checkpoint a cold start reads.
 //!
 //! Run: `cargo bench -p ingest --bench ledger_memory` (prints a Markdown table).
 
@@ -15,15 +16,22 @@ const EVENTS_PER_HOUR: u64 = 1_000_000;
 const BUCKETS: u64 = ingest::ledger::DEFAULT_BUCKETS as u64;
 const BATCH: u64 = 10_000;
 
-fn main() {
-    let per_day = EVENTS_PER_HOUR * 24;
-    let per_bucket = per_day / BUCKETS;
-    let claims_per_commit = BATCH / BUCKETS;
-    let mut state = ChainState::default();
-    let mut version = 0;
-    let mut commit_bytes = 0usize;
-    let mut commits = 0usize;
-    let started = Instant::now();
+/// One bucket's chain state for a day, from commits of `claims_per_commit` claims whose
+/// sequence numbers `sequence` gives; with the bytes of its first 200 commits.
+struct Bucket {
+    state: ChainState,
+    version: u64,
+    commit_bytes: usize,
+    commits: usize,
+}
+
+fn build_bucket(per_bucket: u64, claims_per_commit: u64, sequence: impl Fn(u64) -> String) -> Bucket {
+    let mut bucket = Bucket {
+        state: ChainState::default(),
+        version: 0,
+        commit_bytes: 0,
+        commits: 0,
+    };
     let mut n = 0u64;
     while n < per_bucket {
         let claims: Vec<ClaimDoc> = (0..claims_per_commit.min(per_bucket - n))
@@ -32,33 +40,48 @@ fn main() {
                 ClaimDoc {
                     uuid: Hash128(u128::from(k).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)),
                     shard: format!("shardId-{:012}", k % 4).into(),
-                    sequence: format!(
-                        "4959033827149025660855969253836157109592157598913{:07}",
-                        k % 10_000_000
-                    )
-                    .into(),
+                    sequence: sequence(k).into(),
                     event_type: ["account", "payment", "lesson", "session"][(k % 4) as usize].into(),
                     replaces: None,
                 }
             })
             .collect();
         n += claims.len() as u64;
-        version += 1;
+        bucket.version += 1;
         let doc = CommitDoc {
             format: document::FORMAT,
-            batch: BatchId::new(1_793_491_200_000 + version as i64, version).to_string(),
+            batch: BatchId::new(1_793_491_200_000 + bucket.version as i64, bucket.version).to_string(),
             writer: "bench".into(),
             committed_at_millis: 1_793_491_200_000,
             claims,
             others: Vec::new(),
             erased: Vec::new(),
         };
-        if commits < 200 {
-            commit_bytes += document::encode_doc(&doc).expect("encode").len();
-            commits += 1;
+        if bucket.commits < 200 {
+            bucket.commit_bytes += document::encode_doc(&doc).expect("encode").len();
+            bucket.commits += 1;
         }
-        state.apply(version, &doc, "bench").expect("apply");
+        bucket.state.apply(bucket.version, &doc, "bench").expect("apply");
     }
+    bucket
+}
+
+fn main() {
+    let per_day = EVENTS_PER_HOUR * 24;
+    let per_bucket = per_day / BUCKETS;
+    let claims_per_commit = BATCH / BUCKETS;
+    let started = Instant::now();
+    let Bucket {
+        state,
+        version,
+        commit_bytes,
+        commits,
+    } = build_bucket(per_bucket, claims_per_commit, |k| {
+        format!(
+            "4959033827149025660855969253836157109592157598913{:07}",
+            k % 10_000_000
+        )
+    });
     let build = started.elapsed();
     let memory = state.approx_bytes();
     let started = Instant::now();
@@ -94,6 +117,13 @@ fn main() {
         "| cold start, one bucket: checkpoint + up to {every} commits | {:.1} MiB, decoded in {:.2} s |",
         cold_bucket / 1048576.0,
         load.as_secs_f64()
+    );
+    // `ingest run` numbers records by line: every sequence number is below 2^31.
+    let lines = build_bucket(per_bucket, claims_per_commit, |k| (k + 1).to_string()).state;
+    println!(
+        "| state in memory, sequence numbers below 2^31 (`ingest run`'s line numbers) | {:.1} MiB ({:.0} bytes/uuid) |",
+        mib(lines.approx_bytes()),
+        lines.approx_bytes() as f64 / lines.uuids() as f64
     );
     println!(
         "| a whole day (all {BUCKETS} buckets) in memory | {:.2} GiB |",

@@ -19,8 +19,10 @@ mod commit_columns;
 #[cfg(feature = "pipeline")]
 pub(crate) mod decision;
 pub mod document;
+mod interner;
 mod manifest_columns;
 pub mod policy;
+mod sequence_arena;
 mod sequence_column;
 #[cfg(feature = "pipeline")]
 mod store;
