@@ -198,9 +198,10 @@ impl SequenceArena {
     }
 }
 
-/// The reference that is the number itself, for one below 2^31.
+/// The reference that is the number itself, for one below 2^31. Any other text has none
+/// (a checkpoint's reader sizes its arena before it checks each number).
 fn inline_reference(digits: &str) -> Option<u32> {
-    if digits.len() > 10 {
+    if digits.len() > 10 || !digits.bytes().all(|d| d.is_ascii_digit()) {
         return None;
     }
     let value = parse_u64(digits.as_bytes());
@@ -463,6 +464,17 @@ mod tests {
             arena.has_room(SequenceArena::bound("12")),
             "an inline number takes no room"
         );
+    }
+
+    #[test]
+    fn bounds_and_estimates_of_unchecked_text_do_not_panic() {
+        for text in ["&0", "/", "a", "1a", ":9", "", "12345678901", "١٢"] {
+            assert_eq!(SequenceArena::estimate(text) > 0, !text.is_empty(), "{text}");
+            assert!(
+                SequenceArena::bound(text) >= SequenceArena::estimate(text),
+                "{text}"
+            );
+        }
     }
 
     proptest! {
