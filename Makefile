@@ -7,7 +7,7 @@ EVENTS ?= 1000000
 
 bench:
 	scripts/venv.sh
-	cargo build --profile dist -p ingest --bins --examples
+	cargo build --profile dist -p ingest --features io --bins --examples
 	.venv/bin/python bench/run.py --events $(EVENTS)
 
 lambda:
@@ -28,6 +28,6 @@ demo:
 # moto's Kinesis and S3 with 4 shards and two racing consumers. Exact counts checked.
 load:
 	scripts/venv.sh
-	cargo build --release --bins
+	cargo build --release --bins --features ingest/io
 	.venv/bin/python bench/load.py
 	.venv/bin/python bench/load.py --skip-one-day --skip-kinesis --ledger-cache-mib 256

@@ -40,7 +40,7 @@ def binary(profile, name):
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
     path = os.path.join(target, profile, name)
     if not os.path.exists(path):
-        sys.exit(f"{path} not found: build it with `cargo build --{profile} -p ingest -p query --bins`")
+        sys.exit(f"{path} not found: build it with `cargo build --{profile} --bins --features ingest/io`")
     return path
 
 

@@ -375,7 +375,7 @@ def main():
     missing = [p for p in binaries.values() if not os.path.exists(p)]
     if missing:
         flag = "" if args.profile == "debug" else f" --profile {args.profile}"
-        build = f"cargo build{flag} -p ingest --bins --examples"
+        build = f"cargo build{flag} -p ingest --features io --bins --examples"
         sys.exit(f"missing {', '.join(missing)}: run `{build}` (or `make bench`)")
     for tool in ("taskset", "/usr/bin/time"):
         if not shutil.which(tool):

@@ -11,7 +11,7 @@ target=aarch64-unknown-linux-gnu
 if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$target"; then
   rustup target add "$target"
 fi
-cargo lambda build --profile dist --arm64 --bin eventlake-lambda --output-format zip "$@"
+cargo lambda build --profile dist --arm64 -p ingest --features io --bin eventlake-lambda --output-format zip "$@"
 zip=target/lambda/eventlake-lambda/bootstrap.zip
 ls -l "$zip"
 unzip -l "$zip"

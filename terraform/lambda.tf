@@ -16,7 +16,7 @@ resource "aws_lambda_function" "ingest" {
   description   = "eventlake ingest: Kinesis batches -> deduplicated Hive-partitioned Parquet in ${local.lake_url}"
   role          = aws_iam_role.lambda.arn
 
-  # Built by: cargo lambda build --release --arm64 --output-format zip -p ingest --bin eventlake-lambda
+  # Built by scripts/build-lambda.sh: cargo lambda build --profile dist --arm64 -p ingest --features io --bin eventlake-lambda --output-format zip
   filename         = var.lambda_zip_path
   source_code_hash = filebase64sha256(var.lambda_zip_path)
   runtime          = "provided.al2023"

@@ -5,8 +5,9 @@
 //! `source`, `display`, the ledger's `chain`/`document`/`policy`, `storage::layout`,
 //! `registry_dir`, `fuzzing`); `lake` adds the store and the Parquet encoder (all the read
 //! path needs); `pipeline` the batch processor, the ledger on the lake, the partition catalog,
-//! `run`, `generate` and `testing`; `aws` Kinesis, the Glue catalog and the Lambda; `cli` the argument parsing every binary shares;
-//! `io` (default) all of it, with the binaries' other CLI crates.
+//! `run`, `generate` and `testing`; `cli` the argument parsing every binary shares; `local`
+//! (default) the `ingest` binary's local commands; `aws` Kinesis, the Glue catalog and the
+//! Lambda; `io` all of it.
 
 #[cfg(feature = "pipeline")]
 pub mod batch;

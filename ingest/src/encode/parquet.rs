@@ -10,10 +10,10 @@
 //! dictionary: it would be as long as the column, and building it hashes every value.
 
 use crate::error::IngestError;
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, TimeUnit, TimestampMicrosecondType};
-use arrow::error::ArrowError;
-use arrow::record_batch::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::{ArrowError, DataType, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, add_encoded_arrow_schema_to_metadata};
@@ -289,8 +289,8 @@ fn column_properties(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
-    use arrow::datatypes::{Field, Schema};
+    use arrow_array::{ArrayRef, Float64Array, Int64Array, StringArray};
+    use arrow_schema::{Field, Schema};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use std::sync::Arc;
 
@@ -447,7 +447,7 @@ mod tests {
                     (0..rows).map(|i| format!("uuid-{i}")),
                 )),
                 Arc::new(
-                    arrow::array::TimestampMicrosecondArray::from_iter_values((0..rows).map(|i| i as i64))
+                    arrow_array::TimestampMicrosecondArray::from_iter_values((0..rows).map(|i| i as i64))
                         .with_timezone("UTC"),
                 ),
                 Arc::new(Float64Array::from(vec![None; rows])),

@@ -8,11 +8,10 @@ use crate::decode::{Event, Invalid, PayloadValue, write_object};
 use crate::error::IngestError;
 use crate::ledger::chain::HashTable;
 use crate::source::SourceId;
-use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder, new_null_array,
+use arrow_array::builder::{
+    BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::record_batch::RecordBatch;
+use arrow_array::{ArrayRef, RecordBatch, new_null_array};
 use schemas::{FieldType, Registry, Tables};
 use std::sync::Arc;
 
@@ -329,7 +328,8 @@ mod tests {
     use crate::decode::decode;
     use crate::decode::strategies::json_scalar;
     use crate::source::{SequenceNumber, SourceId};
-    use arrow::array::{Array, AsArray};
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
     use proptest::prelude::*;
     use serde_json::{Map, Value, json};
 
@@ -419,10 +419,10 @@ mod tests {
                 match ty {
                     FieldType::String => prop_assert_eq!(stored.as_string::<i32>().value(0), value.as_str().expect("str")),
                     FieldType::Json => prop_assert_eq!(stored.as_string::<i32>().value(0), value.to_string()),
-                    FieldType::Integer => prop_assert_eq!(stored.as_primitive::<arrow::datatypes::Int64Type>().value(0), value.as_i64().expect("i64")),
-                    FieldType::Float => prop_assert_eq!(stored.as_primitive::<arrow::datatypes::Float64Type>().value(0).to_bits(), value.as_f64().expect("f64").to_bits()),
+                    FieldType::Integer => prop_assert_eq!(stored.as_primitive::<arrow_array::types::Int64Type>().value(0), value.as_i64().expect("i64")),
+                    FieldType::Float => prop_assert_eq!(stored.as_primitive::<arrow_array::types::Float64Type>().value(0).to_bits(), value.as_f64().expect("f64").to_bits()),
                     FieldType::Boolean => prop_assert_eq!(stored.as_boolean().value(0), value.as_bool().expect("bool")),
-                    FieldType::Timestamp => prop_assert_eq!(stored.as_primitive::<arrow::datatypes::TimestampMicrosecondType>().value(0), value.as_i64().expect("i64") * 1_000_000),
+                    FieldType::Timestamp => prop_assert_eq!(stored.as_primitive::<arrow_array::types::TimestampMicrosecondType>().value(0), value.as_i64().expect("i64") * 1_000_000),
                 }
             }
             let extra = column("extra");

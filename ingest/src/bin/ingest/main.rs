@@ -4,23 +4,18 @@
 //! feeds Kinesis batches to the Lambda function. Thin: parses arguments, builds clients
 //! once, calls the library, prints.
 
+#[cfg(feature = "aws")]
+mod aws;
+mod aws_args;
+
 use anyhow::{Context, bail};
+use aws_args::{ConsumeArgs, GlueArgs, InvokeArgs, ProduceArgs, RegisterArgs};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use ingest::IngestError;
 use ingest::batch::{BatchProcessor, ProcessorConfig};
-use ingest::catalog::glue::{GlueCatalog, GlueOptions};
-use ingest::catalog::{PartitionCatalog, lake_partitions};
 use ingest::display;
 use ingest::generate::{GenerateConfig, generate};
-use ingest::kinesis::checkpoint::CheckpointStore;
-use ingest::kinesis::client::{KinesisOptions, client_region, kinesis_client, stream_arn};
-use ingest::kinesis::consumer::{
-    BatchSink, ConsumeOptions, ConsumeSummary, Positions, ProcessorSink, StartPosition, consume,
-};
-use ingest::kinesis::invoker::LambdaInvoker;
-use ingest::kinesis::producer::{ProducePolicy, produce};
-use ingest::kinesis::replay::{ReplayPlan, parse_failure_records, ranges_for_stream};
 use ingest::ledger::policy::{CachePolicy, LeasePolicy};
 use ingest::registry_dir::load_or_embedded;
 use ingest::run::{Input, RunOptions, input_len, run};
@@ -28,8 +23,6 @@ use ingest::storage::{Lake, StoreOptions, StoreRetry};
 use schemas::Registry;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -72,59 +65,6 @@ enum Command {
 enum SchemaFormat {
     /// Columns in Hive/Athena types, partition keys and event types, as JSON
     Glue,
-}
-
-/// Where new partitions are registered (Athena and Spark plan from the Glue catalog).
-#[derive(Debug, Clone, clap::Args)]
-struct GlueArgs {
-    /// Glue database holding the events, duplicates and quarantine tables: every new
-    /// partition is registered there before its batch commits
-    #[arg(long)]
-    glue_database: Option<String>,
-    /// Glue-compatible endpoint (defaults to AWS_ENDPOINT_URL_GLUE, then AWS_ENDPOINT_URL,
-    /// then Glue in the region)
-    #[arg(long, requires = "glue_database")]
-    glue_endpoint_url: Option<String>,
-}
-
-impl GlueArgs {
-    fn options(&self, region: Option<&String>) -> Option<GlueOptions> {
-        self.glue_database
-            .as_ref()
-            .map(|database| glue_options(database, self.glue_endpoint_url.as_ref(), region))
-    }
-}
-
-fn glue_options(database: &str, endpoint_url: Option<&String>, region: Option<&String>) -> GlueOptions {
-    GlueOptions {
-        database: database.to_owned(),
-        endpoint_url: endpoint_url
-            .cloned()
-            .or_else(|| std::env::var("AWS_ENDPOINT_URL_GLUE").ok())
-            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-            .filter(|v| !v.is_empty()),
-        region: region.cloned(),
-    }
-}
-
-#[derive(Debug, clap::Args)]
-struct RegisterArgs {
-    /// Lake location: s3://bucket/prefix (or a directory)
-    #[arg(long)]
-    lake: String,
-    /// S3-compatible endpoint (defaults to AWS_ENDPOINT_URL)
-    #[arg(long)]
-    endpoint_url: Option<String>,
-    /// AWS region
-    #[arg(long)]
-    region: Option<String>,
-    /// Glue database holding the events, duplicates and quarantine tables
-    #[arg(long)]
-    glue_database: String,
-    /// Glue-compatible endpoint (defaults to AWS_ENDPOINT_URL_GLUE, then AWS_ENDPOINT_URL,
-    /// then Glue in the region)
-    #[arg(long)]
-    glue_endpoint_url: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -182,104 +122,8 @@ struct RunArgs {
     glue: GlueArgs,
 }
 
-#[derive(Debug, clap::Args)]
-struct KinesisArgs {
-    /// Kinesis stream name
-    #[arg(long)]
-    stream: String,
-    /// Kinesis- and S3-compatible endpoint, e.g. moto (defaults to AWS_ENDPOINT_URL)
-    #[arg(long)]
-    endpoint_url: Option<String>,
-    /// AWS region (defaults to AWS_REGION)
-    #[arg(long)]
-    region: Option<String>,
-}
-
-#[derive(Debug, clap::Args)]
-struct ProduceArgs {
-    #[command(flatten)]
-    kinesis: KinesisArgs,
-    /// JSON Lines file (plain or gzip), or - for standard input
-    #[arg(long)]
-    input: String,
-    /// How to print the summary
-    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
-    summary: SummaryFormat,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum From {
-    /// The oldest record still in the stream
-    TrimHorizon,
-    /// Only records put from now on
-    Latest,
-}
-
-#[derive(Debug, clap::Args)]
-struct WalkArgs {
-    #[command(flatten)]
-    kinesis: KinesisArgs,
-    /// Where shards without a checkpoint start
-    #[arg(long, value_enum, default_value_t = From::TrimHorizon)]
-    from: From,
-    /// Replay a shard from this sequence number on (AT_SEQUENCE_NUMBER); repeatable. A replay
-    /// reads only the shards it names and neither reads nor writes checkpoints
-    #[arg(long = "at", value_name = "SHARD_ID=SEQUENCE", conflicts_with = "from")]
-    at: Vec<String>,
-    /// Stop replaying a shard named by --at after this sequence number (inclusive)
-    #[arg(long, value_name = "SHARD_ID=SEQUENCE", requires = "at")]
-    until: Vec<String>,
-    /// Replay the batch a Lambda on-failure record describes (the record from the failure
-    /// queue, an SNS notification of it, or `aws sqs receive-message` output); repeatable
-    #[arg(long, value_name = "FILE", conflicts_with = "from")]
-    failure_record: Vec<PathBuf>,
-    /// Stop after this many seconds without new records (default: run until Ctrl-C)
-    #[arg(long, value_parser = seconds)]
-    until_idle: Option<f64>,
-    /// Records per GetRecords call (at most 10,000)
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(i32).range(1..=10_000))]
-    batch_size: i32,
-    /// How to print the summary
-    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
-    summary: SummaryFormat,
-}
-
-#[derive(Debug, clap::Args)]
-struct ConsumeArgs {
-    #[command(flatten)]
-    walk: WalkArgs,
-    /// Lake location: a directory, file:///dir, s3://bucket/prefix or memory://
-    #[arg(long)]
-    lake: String,
-    /// Name under which shard checkpoints are kept in the lake (default: the stream name)
-    #[arg(long)]
-    consumer: Option<String>,
-    /// Seconds after which another writer's unfinished claim may be taken over
-    #[arg(long, default_value_t = 960)]
-    lease_seconds: u32,
-    /// Memory for cached dedup-ledger state, in MiB; beyond it the least recently used
-    /// chains are dropped and read back from the lake when needed
-    #[arg(long, default_value_t = ingest::ledger::policy::DEFAULT_CACHE_BYTES >> 20, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
-    ledger_cache_mib: u64,
-}
-
-#[derive(Debug, clap::Args)]
-struct InvokeArgs {
-    #[command(flatten)]
-    walk: WalkArgs,
-    /// The Lambda Invoke API endpoint (cargo lambda watch listens on http://127.0.0.1:9000)
-    #[arg(long, default_value = "http://127.0.0.1:9000")]
-    lambda_endpoint: String,
-    /// Function name in the invoke URL (`_` is cargo lambda watch's default function)
-    #[arg(long, default_value = "_")]
-    function: String,
-    /// Where to keep shard checkpoints: a lake URL (default: memory://, start over each run)
-    #[arg(long, default_value = "memory://")]
-    checkpoints: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum SummaryFormat {
+pub(crate) enum SummaryFormat {
     Table,
     Json,
 }
@@ -335,16 +179,8 @@ fn positive(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Seconds, 0 or more (`--until-idle`).
-fn seconds(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
-        _ => Err("must be a number of seconds, 0 or more".into()),
-    }
-}
-
 /// A combination of flags clap cannot check by itself, reported as clap reports the others.
-fn usage(message: &str) -> clap::Error {
+pub(crate) fn usage(message: &str) -> clap::Error {
     Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message)
 }
 
@@ -384,8 +220,54 @@ fn main() {
     }
 }
 
+#[cfg(feature = "aws")]
+use aws::{consume_command, glue_catalog, invoke_command, produce_command, register_command};
+
+/// Without the `aws` feature (the default build): the AWS commands say how to get them.
+#[cfg(not(feature = "aws"))]
+mod without_aws {
+    use super::*;
+
+    fn refused(what: &str) -> anyhow::Error {
+        usage(&format!(
+            "{what} needs AWS (Kinesis, Glue), which this build of ingest leaves out; \
+             build it with `cargo build --release --features io` (or `cargo run --release --features io --bin ingest -- ...`)"
+        ))
+        .into()
+    }
+
+    pub(crate) fn produce_command(_: &ProduceArgs) -> anyhow::Result<()> {
+        Err(refused("`ingest produce`"))
+    }
+
+    pub(crate) fn consume_command(_: &ConsumeArgs) -> anyhow::Result<()> {
+        Err(refused("`ingest consume`"))
+    }
+
+    pub(crate) fn invoke_command(_: &InvokeArgs) -> anyhow::Result<()> {
+        Err(refused("`ingest invoke`"))
+    }
+
+    pub(crate) fn register_command(_: &RegisterArgs) -> anyhow::Result<()> {
+        Err(refused("`ingest register-partitions`"))
+    }
+
+    pub(crate) async fn glue_catalog(
+        glue: &GlueArgs,
+        _: Option<&String>,
+        _: &str,
+    ) -> anyhow::Result<Option<std::sync::Arc<dyn ingest::catalog::PartitionCatalog>>> {
+        match glue.glue_database {
+            Some(_) => Err(refused("--glue-database")),
+            None => Ok(None),
+        }
+    }
+}
+#[cfg(not(feature = "aws"))]
+use without_aws::{consume_command, glue_catalog, invoke_command, produce_command, register_command};
+
 /// The input, refused early when it names no readable file.
-fn input_of(text: &str) -> Result<Input, IngestError> {
+pub(crate) fn input_of(text: &str) -> Result<Input, IngestError> {
     let input = Input::parse(text);
     if let Input::File(path) = &input
         && !path.is_file()
@@ -399,13 +281,13 @@ fn input_of(text: &str) -> Result<Input, IngestError> {
 
 /// Opens a lake after its preflight (one quick request: credentials, endpoint, bucket,
 /// region and format answer in seconds).
-async fn open_lake(url: &str, options: &StoreOptions) -> anyhow::Result<Lake> {
+pub(crate) async fn open_lake(url: &str, options: &StoreOptions) -> anyhow::Result<Lake> {
     open_store(url, options, "cannot open lake").await
 }
 
 /// Opens a store location (a lake, or where checkpoints are kept) after its preflight;
 /// `what` heads the error.
-async fn open_store(url: &str, options: &StoreOptions, what: &str) -> anyhow::Result<Lake> {
+pub(crate) async fn open_store(url: &str, options: &StoreOptions, what: &str) -> anyhow::Result<Lake> {
     let lake = Lake::open(url, options)?;
     Lake::preflight(url, options)
         .await
@@ -415,7 +297,7 @@ async fn open_store(url: &str, options: &StoreOptions, what: &str) -> anyhow::Re
 
 /// `error` under `what` (unless it names the lake itself), with a retry hint when running
 /// again can help.
-fn with_hint(error: IngestError, what: &str) -> anyhow::Error {
+pub(crate) fn with_hint(error: IngestError, what: &str) -> anyhow::Error {
     let context = match retry_hint(&error) {
         Some(hint) => format!("{what} ({hint})"),
         None if error.names_lake() => return error.into(),
@@ -450,8 +332,8 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
         let mut processor = BatchProcessor::open(lake, &registry, &writer, config)
             .await
             .map_err(|e| with_hint(e, &format!("cannot open lake {}", args.lake)))?;
-        if let Some(glue) = args.glue.options(args.region.as_ref()) {
-            processor = processor.with_catalog(Arc::new(GlueCatalog::new(&glue, &args.lake).await?));
+        if let Some(catalog) = glue_catalog(&args.glue, args.region.as_ref(), &args.lake).await? {
+            processor = processor.with_catalog(catalog);
         }
         let bar = progress_bar(input_len(&input));
         let mut on_progress = |records: u64, bytes: u64| {
@@ -487,34 +369,6 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn register_command(args: &RegisterArgs) -> anyhow::Result<()> {
-    let glue = glue_options(
-        &args.glue_database,
-        args.glue_endpoint_url.as_ref(),
-        args.region.as_ref(),
-    );
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let registered = runtime.block_on(async {
-        let options = StoreOptions {
-            endpoint_url: args.endpoint_url.clone(),
-            region: args.region.clone(),
-            ..StoreOptions::default()
-        };
-        let lake = open_lake(&args.lake, &options).await?;
-        let partitions = lake_partitions(&lake).await?;
-        GlueCatalog::new(&glue, &args.lake)
-            .await?
-            .register(&partitions)
-            .await?;
-        anyhow::Ok(partitions.len())
-    })?;
-    println!(
-        "{registered} partitions of {} are registered in Glue database {}",
-        args.lake, glue.database
-    );
-    Ok(())
-}
-
 /// Whether running the same command again can succeed, for error messages: said only when
 /// it can (the other errors say what to change).
 fn retry_hint(error: &IngestError) -> Option<&'static str> {
@@ -527,7 +381,7 @@ fn retry_hint(error: &IngestError) -> Option<&'static str> {
     }
 }
 
-fn progress_bar(len: Option<u64>) -> Option<ProgressBar> {
+pub(crate) fn progress_bar(len: Option<u64>) -> Option<ProgressBar> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
@@ -598,193 +452,9 @@ fn schema_command(registry_dir: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn kinesis_options(args: &KinesisArgs) -> KinesisOptions {
-    KinesisOptions {
-        endpoint_url: args.endpoint_url.clone(),
-        region: args.region.clone(),
-    }
-}
-
-fn produce_command(args: &ProduceArgs) -> anyhow::Result<()> {
-    let input = input_of(&args.input)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let summary = runtime.block_on(async {
-        let client = kinesis_client(&kinesis_options(&args.kinesis)).await?;
-        let bar = progress_bar(input_len(&input));
-        let mut on_progress = |records: u64, bytes: u64| {
-            if let Some(bar) = &bar {
-                bar.set_position(if bar.length().is_some() { bytes } else { records });
-            }
-        };
-        let summary = produce(
-            &client,
-            &args.kinesis.stream,
-            &input,
-            ProducePolicy::default(),
-            &mut on_progress,
-        )
-        .await;
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
-        anyhow::Ok(
-            summary.with_context(|| format!("producing {} to stream {}", args.input, args.kinesis.stream))?,
-        )
-    })?;
-    let mut out = std::io::stdout().lock();
-    match args.summary {
-        SummaryFormat::Json => writeln!(out, "{}", serde_json::to_string(&summary)?)?,
-        SummaryFormat::Table => write!(out, "{}", summary.to_table())?,
-    }
-    if summary.rejected_too_large > 0 {
-        bail!(
-            "{} records are over Kinesis' 1 MiB record limit and were not sent (see the log for their line numbers)",
-            summary.rejected_too_large
-        );
-    }
-    Ok(())
-}
-
-fn walk_options(args: &WalkArgs) -> ConsumeOptions {
-    let until_idle = args.until_idle.map(std::time::Duration::from_secs_f64);
-    ConsumeOptions {
-        start: match args.from {
-            From::TrimHorizon => StartPosition::TrimHorizon,
-            From::Latest => StartPosition::Latest,
-        },
-        until_idle,
-        batch_size: args.batch_size,
-        ..ConsumeOptions::default()
-    }
-}
-
-/// The replay `--at`, `--until` and `--failure-record` ask for; `None` for a normal walk.
-fn replay_plan(args: &WalkArgs) -> anyhow::Result<Option<ReplayPlan>> {
-    let mut failed = Vec::new();
-    for path in &args.failure_record {
-        let what = path.display().to_string();
-        let bytes =
-            std::fs::read(path).map_err(|e| usage(&format!("cannot read --failure-record {what}: {e}")))?;
-        let batches = parse_failure_records(&what, &bytes)?;
-        failed.extend(ranges_for_stream(&what, batches, &args.kinesis.stream)?);
-    }
-    let plan = ReplayPlan::new(&args.at, &args.until, failed)?;
-    Ok((!plan.is_empty()).then_some(plan))
-}
-
-/// Runs the shard walker with a progress spinner and Ctrl-C handling, then prints. With a
-/// replay plan, reads only its ranges and leaves `checkpoints` alone.
-async fn walk(
-    args: &WalkArgs,
-    client: &aws_sdk_kinesis::Client,
-    checkpoints: &CheckpointStore,
-    sink: &mut dyn BatchSink,
-) -> anyhow::Result<ConsumeSummary> {
-    let plan = replay_plan(args)?;
-    let positions = match &plan {
-        Some(plan) => Positions::Replay(plan),
-        None => Positions::Checkpoints(checkpoints),
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let on_signal = Arc::clone(&stop);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.store(true, Ordering::Relaxed);
-        }
-    });
-    let bar = progress_bar(None);
-    let mut on_progress = |summary: &ConsumeSummary| {
-        if let Some(bar) = &bar {
-            bar.set_position(summary.records_done);
-        }
-    };
-    let summary = consume(
-        client,
-        &args.kinesis.stream,
-        positions,
-        sink,
-        walk_options(args),
-        stop,
-        &mut on_progress,
-    )
-    .await;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    summary.with_context(|| format!("reading stream {}", args.kinesis.stream))
-}
-
-fn print_walk_summary(summary: &ConsumeSummary, format: SummaryFormat) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match format {
-        SummaryFormat::Json => writeln!(out, "{}", serde_json::to_string(summary)?)?,
-        SummaryFormat::Table => write!(out, "{}", summary.to_table())?,
-    }
-    Ok(())
-}
-
-fn cache_policy(mib: u64) -> CachePolicy {
+pub(crate) fn cache_policy(mib: u64) -> CachePolicy {
     CachePolicy {
         max_bytes: mib << 20,
         ..CachePolicy::default()
     }
-}
-
-fn consume_command(args: &ConsumeArgs) -> anyhow::Result<()> {
-    replay_plan(&args.walk)?;
-    let registry = Registry::embedded().context("the embedded schema registry is invalid")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let summary = runtime.block_on(async {
-        let kinesis = kinesis_options(&args.walk.kinesis);
-        let client = kinesis_client(&kinesis).await?;
-        let options = StoreOptions {
-            endpoint_url: kinesis.endpoint_url.clone(),
-            region: kinesis.region.clone(),
-            ..StoreOptions::default()
-        };
-        let lake = open_lake(&args.lake, &options).await?;
-        let consumer = args.consumer.as_deref().unwrap_or(&args.walk.kinesis.stream);
-        let checkpoints = CheckpointStore::new(lake.clone(), consumer)?;
-        let config = ProcessorConfig {
-            lease: LeasePolicy {
-                lease_millis: i64::from(args.lease_seconds) * 1000,
-            },
-            cache: cache_policy(args.ledger_cache_mib),
-            ..ProcessorConfig::default()
-        };
-        let writer = format!("ingest-consume-{}", std::process::id());
-        let mut processor = BatchProcessor::open(lake, &registry, &writer, config)
-            .await
-            .map_err(|e| with_hint(e, &format!("cannot open lake {}", args.lake)))?;
-        let mut sink = ProcessorSink {
-            processor: &mut processor,
-        };
-        walk(&args.walk, &client, &checkpoints, &mut sink).await
-    })?;
-    print_walk_summary(&summary, args.walk.summary)
-}
-
-fn invoke_command(args: &InvokeArgs) -> anyhow::Result<()> {
-    replay_plan(&args.walk)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let summary = runtime.block_on(async {
-        let kinesis = kinesis_options(&args.walk.kinesis);
-        let client = kinesis_client(&kinesis).await?;
-        let stream_arn = stream_arn(&client, &args.walk.kinesis.stream).await?;
-        let options = StoreOptions {
-            endpoint_url: kinesis.endpoint_url.clone(),
-            region: kinesis.region.clone(),
-            ..StoreOptions::default()
-        };
-        let lake = open_store(&args.checkpoints, &options, "cannot open the checkpoint store").await?;
-        let checkpoints = CheckpointStore::new(lake, &format!("invoke-{}", args.walk.kinesis.stream))?;
-        let mut invoker = LambdaInvoker::new(
-            &args.lambda_endpoint,
-            &args.function,
-            &stream_arn,
-            &client_region(&client),
-        );
-        walk(&args.walk, &client, &checkpoints, &mut invoker).await
-    })?;
-    print_walk_summary(&summary, args.walk.summary)
 }
