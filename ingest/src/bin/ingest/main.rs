@@ -223,44 +223,51 @@ fn main() {
 #[cfg(feature = "aws")]
 use aws::{consume_command, glue_catalog, invoke_command, produce_command, register_command};
 
-/// Without the `aws` feature (the default build): the AWS commands say how to get them.
+/// Without the `aws` feature (the default build): the AWS commands and flags say how to get them,
+/// before anything is opened.
 #[cfg(not(feature = "aws"))]
 mod without_aws {
     use super::*;
 
-    fn refused(what: &str) -> anyhow::Error {
+    fn refused(what: &str, command: &str) -> anyhow::Error {
         usage(&format!(
-            "{what} needs AWS (Kinesis, Glue), which this build of ingest leaves out; \
-             build it with `cargo build --release --features io` (or `cargo run --release --features io --bin ingest -- ...`)"
+            "{what} talks to AWS (Kinesis, Glue), which this build of ingest leaves out: build it with \
+             `--features io`, e.g. `cargo run --release --features io --bin ingest -- {command} ...`"
         ))
         .into()
     }
 
     pub(crate) fn produce_command(_: &ProduceArgs) -> anyhow::Result<()> {
-        Err(refused("`ingest produce`"))
+        Err(refused("`ingest produce`", "produce"))
     }
 
     pub(crate) fn consume_command(_: &ConsumeArgs) -> anyhow::Result<()> {
-        Err(refused("`ingest consume`"))
+        Err(refused("`ingest consume`", "consume"))
     }
 
     pub(crate) fn invoke_command(_: &InvokeArgs) -> anyhow::Result<()> {
-        Err(refused("`ingest invoke`"))
+        Err(refused("`ingest invoke`", "invoke"))
     }
 
     pub(crate) fn register_command(_: &RegisterArgs) -> anyhow::Result<()> {
-        Err(refused("`ingest register-partitions`"))
+        Err(refused("`ingest register-partitions`", "register-partitions"))
     }
 
+    /// `run --glue-database`, refused before the lake is opened.
+    pub(crate) fn refuse_glue(glue: &GlueArgs) -> anyhow::Result<()> {
+        match glue.glue_database {
+            Some(_) => Err(refused("--glue-database", "run")),
+            None => Ok(()),
+        }
+    }
+
+    /// No catalog: `refuse_glue` has refused `--glue-database` before the lake was opened.
     pub(crate) async fn glue_catalog(
         glue: &GlueArgs,
         _: Option<&String>,
         _: &str,
     ) -> anyhow::Result<Option<std::sync::Arc<dyn ingest::catalog::PartitionCatalog>>> {
-        match glue.glue_database {
-            Some(_) => Err(refused("--glue-database")),
-            None => Ok(None),
-        }
+        refuse_glue(glue).map(|()| None)
     }
 }
 #[cfg(not(feature = "aws"))]
@@ -307,6 +314,8 @@ pub(crate) fn with_hint(error: IngestError, what: &str) -> anyhow::Error {
 }
 
 fn run_command(args: &RunArgs) -> anyhow::Result<()> {
+    #[cfg(not(feature = "aws"))]
+    without_aws::refuse_glue(&args.glue)?;
     let input = input_of(&args.input)?;
     let registry = load_or_embedded(args.registry.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
