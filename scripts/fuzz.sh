@@ -6,6 +6,8 @@
 #   scripts/fuzz.sh --long          every target, FUZZ_LONG_SECONDS (default 600) each
 #   scripts/fuzz.sh decode ledger   only these targets
 #
+# The targets run side by side, one per core (FUZZ_JOBS=1 runs them one after another).
+#
 # The targets build in release mode with debug assertions and overflow checks (cargo fuzz's
 # default) against ingest's pure core (no `io` feature), which takes under two minutes cold.
 # They are built without a sanitizer: the code under test is safe Rust (unsafe_code is
@@ -50,26 +52,44 @@ echo "fuzz build: $(( $(date +%s) - start ))s"
 
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
+
+# One target's bounded run; its log and exit status go to $logs. libFuzzer runs one process
+# on one core, so as many targets run at once as there are cores (FUZZ_JOBS overrides).
+run_target() {
+  local target=$1 corpus=fuzz/corpus/$1 artifacts=fuzz/artifacts/$1 status=0
+  local args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+              -artifact_prefix="$root/$artifacts/")
+  [ -f "fuzz/dicts/$target.dict" ] && args+=(-dict="fuzz/dicts/$target.dict")
+  cargo fuzz run "${flags[@]}" "$target" "$corpus" "fuzz/seeds/$target" -- "${args[@]}" \
+    >"$logs/$target" 2>&1 || status=$?
+  echo "$status" >"$logs/$target.status"
+}
+
+jobs_at_once=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+declare -A artifacts_before
+for target in "${targets[@]}"; do
+  mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
+  artifacts_before[$target]=$(find "fuzz/artifacts/$target" -type f | wc -l)
+done
+for target in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_at_once" ]; do wait -n || true; done
+  run_target "$target" &
+done
+wait
+
 failed=0
 summary=()
 for target in "${targets[@]}"; do
   corpus=fuzz/corpus/$target
   artifacts=fuzz/artifacts/$target
-  mkdir -p "$corpus" "$artifacts"
-  before=$(find "$artifacts" -type f | wc -l)
-  args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
-        -artifact_prefix="$root/$artifacts/")
-  [ -f "fuzz/dicts/$target.dict" ] && args+=(-dict="fuzz/dicts/$target.dict")
   printf '\n== fuzz %s (%ss)\n' "$target" "$seconds"
-  status=0
-  cargo fuzz run "${flags[@]}" "$target" "$corpus" "fuzz/seeds/$target" -- "${args[@]}" \
-    >"$logs/$target" 2>&1 || status=$?
+  status=$(cat "$logs/$target.status" 2>/dev/null || echo 1)
   # libFuzzer's progress lines: the last stat line, its final "Done N runs in S second(s)".
   grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^Done [0-9]+ runs|panicked|^SUMMARY|Test unit written' \
     "$logs/$target" | tail -n 6 || true
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$logs/$target" | tail -n 1)
   took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$logs/$target" | tail -n 1)
-  crashes=$(( $(find "$artifacts" -type f | wc -l) - before ))
+  crashes=$(( $(find "$artifacts" -type f | wc -l) - ${artifacts_before[$target]} ))
   if [ "$status" -ne 0 ]; then
     failed=1
     tail -n 40 "$logs/$target"
