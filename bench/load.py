@@ -40,7 +40,8 @@ def binary(profile, name):
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
     path = os.path.join(target, profile, name)
     if not os.path.exists(path):
-        sys.exit(f"{path} not found: build it with `cargo build --{profile} --bins --features ingest/io`")
+        cargo_profile = "dev" if profile == "debug" else profile
+        sys.exit(f"{path} not found: build it with `cargo build --profile {cargo_profile} --bins --features ingest/io`")
     return path
 
 
@@ -264,6 +265,10 @@ def main():
     os.makedirs(args.work, exist_ok=True)
     os.makedirs(OUT, exist_ok=True)
     ingest = binary(args.profile, "ingest")
+    version = subprocess.run([ingest, "--version"], capture_output=True, text=True).stdout
+    if not args.skip_kinesis and "with AWS" not in version:
+        sys.exit(f"{ingest} is built without the Kinesis commands ({version.strip()}): build it with "
+                 f"`cargo build --release --bins --features ingest/io`, or pass --skip-kinesis")
     lakeq = binary(args.lakeq_profile or args.profile, "lakeq")
     path = os.path.join(OUT, "load.json")
     results = json.load(open(path)) if os.path.exists(path) else {}

@@ -5,7 +5,7 @@ bench/out/results.md (and results.json) and prints the Markdown.
     make bench                       # builds the dist-profile binaries (LTO, as shipped), then runs this
     .venv/bin/python bench/run.py --events 50000 --profile debug   # a quick check
 
-Needs the dist-profile binaries (`cargo build --profile dist -p ingest --bins --examples`), taskset
+Needs the dist-profile binaries (`cargo build --profile dist -p ingest --features io --bins --examples`), taskset
 and /usr/bin/time (GNU time, for peak RSS), and the pinned duckdb from requirements.txt.
 Every figure is measured on this machine by this script except where the output says
 "assumed" (the S3 latency in the Lambda cost model) or quotes a list price.

@@ -31,6 +31,10 @@ for arg in "$@"; do
   esac
 done
 [ ${#targets[@]} -gt 0 ] || targets=(decode partition registry ledger)
+# Each target once (two runs of one target would share its log and corpus).
+mapfile -t targets < <(printf '%s\n' "${targets[@]}" | awk '!seen[$0]++')
+jobs_at_once=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[[ $jobs_at_once =~ ^[1-9][0-9]*$ ]] || { echo "FUZZ_JOBS must be a positive integer, not '$jobs_at_once'" >&2; exit 2; }
 
 # cargo-fuzz passes nightly-only flags (-Z) to rustc; RUSTC_BOOTSTRAP lets stable take them.
 export RUSTC_BOOTSTRAP=1
@@ -51,7 +55,8 @@ cargo fuzz build "${flags[@]}" "${only[@]}"
 echo "fuzz build: $(( $(date +%s) - start ))s"
 
 logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
+# An interrupted run stops the targets still running, then removes their logs.
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$logs"' EXIT
 
 # One target's bounded run; its log and exit status go to $logs. libFuzzer runs one process
 # on one core, so as many targets run at once as there are cores (FUZZ_JOBS overrides).
@@ -65,7 +70,6 @@ run_target() {
   echo "$status" >"$logs/$target.status"
 }
 
-jobs_at_once=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
 declare -A artifacts_before
 for target in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
@@ -73,6 +77,7 @@ for target in "${targets[@]}"; do
 done
 for target in "${targets[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$jobs_at_once" ]; do wait -n || true; done
+  echo "fuzz $target: started (${seconds}s)"
   run_target "$target" &
 done
 wait

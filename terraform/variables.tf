@@ -91,7 +91,7 @@ variable "stream_retention_hours" {
 # --- Lambda ------------------------------------------------------------------------------
 
 variable "lambda_zip_path" {
-  description = "Path (relative to this directory) of the zip built by `cargo lambda build --release --arm64 --output-format zip`."
+  description = "Path (relative to this directory) of the zip built by scripts/build-lambda.sh (cargo lambda build --arm64 -p ingest --features io --bin eventlake-lambda --output-format zip)."
   type        = string
   default     = "../target/lambda/eventlake-lambda/bootstrap.zip"
 

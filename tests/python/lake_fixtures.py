@@ -19,7 +19,7 @@ TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
 def binary(name: str) -> Path:
     path = TARGET / "debug" / name
     if not path.exists():
-        raise RuntimeError(f"{path} is missing: build it first with `cargo build --workspace`")
+        raise RuntimeError(f"{path} is missing: build it first with `cargo build --workspace --features ingest/io`")
     return path
 
 

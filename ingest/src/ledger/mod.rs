@@ -10,7 +10,7 @@
 //! from the manifest and also created with `PutMode::Create`, so any writer may roll a
 //! committed batch forward and no row is ever written twice.
 //!
-//! `chain`, `decision` (the dedup rules), `document` and `policy` are pure (no I/O); `store` (feature `pipeline`, in the default `io`)
+//! `chain`, `decision` (the dedup rules), `document` and `policy` are pure (no I/O); `store` (feature `pipeline`, in the default `local`)
 //! is the [`Ledger`] that reads and writes them on the lake.
 
 pub mod chain;

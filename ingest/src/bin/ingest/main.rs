@@ -24,10 +24,20 @@ use schemas::Registry;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+/// `ingest --version` says whether this build has the AWS commands (`bench/load.py` checks).
+const VERSION: &str = if cfg!(feature = "aws") {
+    concat!(env!("CARGO_PKG_VERSION"), " (with AWS: Kinesis, Glue)")
+} else {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (local: run, generate, schema; AWS needs --features ingest/io)"
+    )
+};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ingest",
-    version,
+    version = VERSION,
     about = "Stream-to-lake pipeline: JSON events in, deduplicated Hive-partitioned Parquet out"
 )]
 struct Cli {
@@ -232,7 +242,7 @@ mod without_aws {
     fn refused(what: &str, command: &str) -> anyhow::Error {
         usage(&format!(
             "{what} talks to AWS (Kinesis, Glue), which this build of ingest leaves out: build it with \
-             `--features io`, e.g. `cargo run --release --features io --bin ingest -- {command} ...`"
+             `--features ingest/io`, e.g. `cargo run --release --features ingest/io --bin ingest -- {command} ...`"
         ))
         .into()
     }
