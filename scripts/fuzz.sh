@@ -75,10 +75,17 @@ for target in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
   artifacts_before[$target]=$(find "fuzz/artifacts/$target" -type f | wc -l)
 done
+# The running targets are counted here: `$(jobs -rp)` would run in a subshell, which sees no
+# jobs. run_target always exits 0 (its status goes to its file), so each `wait -n` is one end.
+running=0
 for target in "${targets[@]}"; do
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs_at_once" ]; do wait -n || true; done
-  echo "fuzz $target: started (${seconds}s)"
+  if [ "$running" -ge "$jobs_at_once" ]; then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  echo "fuzz $target: started (${seconds}s) at +$(( $(date +%s) - start ))s"
   run_target "$target" &
+  running=$((running + 1))
 done
 wait
 
