@@ -24,7 +24,13 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p ingest --bin ingest -- -D warnings
 
 step "cargo test"
-cargo test --workspace
+# One build; the unit tests and doc tests; then each crate's integration-test binary (one per
+# crate, tests/it), all of them side by side: `cargo test` runs them one after another, and
+# each leaves a core idle while its last long tests finish.
+cargo test --workspace --no-run
+cargo test --workspace --lib
+cargo test --workspace --doc
+scripts/run-integration-tests.sh
 
 step "registry evolution check (lakeq schema check against the previous revision)"
 # The registry may only grow: see README "Evolve the schema". EVENTLAKE_SCHEMA_BASE compares
@@ -42,7 +48,8 @@ step "benchmarks compile (dev profile; make bench runs them in release)"
 cargo test --workspace --benches --examples --no-run
 
 step "python tests"
-.venv/bin/python -m pytest tests/python -q
+# One test file per worker, a worker per core: Spark's JVM and checkov mostly wait.
+.venv/bin/python -m pytest tests/python -q -n auto --dist loadfile
 
 step "fuzz targets, bounded (scripts/fuzz.sh; FUZZ_SECONDS per target, SKIP_FUZZ=1 skips)"
 # cargo test already replays the seeds and regressions; this builds the libFuzzer targets
