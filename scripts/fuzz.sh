@@ -75,15 +75,17 @@ for target in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
   artifacts_before[$target]=$(find "fuzz/artifacts/$target" -type f | wc -l)
 done
-# The running targets are counted here: `$(jobs -rp)` would run in a subshell, which sees no
-# jobs. run_target always exits 0 (its status goes to its file), so each `wait -n` is one end.
+# The running targets are counted here, not with `$(jobs -rp | wc -l)`: with that, CI's log of
+# 2026-12-03 showed all four targets starting at once. run_target always exits 0 (its status
+# goes to its file), so each `wait -n` is one target's end.
 running=0
+runs_started=$(date +%s)
 for target in "${targets[@]}"; do
   if [ "$running" -ge "$jobs_at_once" ]; then
     wait -n || true
     running=$((running - 1))
   fi
-  echo "fuzz $target: started (${seconds}s) at +$(( $(date +%s) - start ))s"
+  echo "fuzz $target: started (${seconds}s) at +$(( $(date +%s) - runs_started ))s"
   run_target "$target" &
   running=$((running + 1))
 done

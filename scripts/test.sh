@@ -31,6 +31,8 @@ cargo test --workspace --no-run
 cargo test --workspace --lib
 cargo test --workspace --doc
 scripts/run-integration-tests.sh
+# (The binaries have `test = false` and no example or bench sets `test = true`; one that does
+# would need its own line here.)
 
 step "registry evolution check (lakeq schema check against the previous revision)"
 # The registry may only grow: see README "Evolve the schema". EVENTLAKE_SCHEMA_BASE compares
@@ -48,8 +50,9 @@ step "benchmarks compile (dev profile; make bench runs them in release)"
 cargo test --workspace --benches --examples --no-run
 
 step "python tests"
-# One test file per worker, a worker per core: Spark's JVM and checkov mostly wait.
-.venv/bin/python -m pytest tests/python -q -n auto --dist loadfile
+# One test file per worker, a worker per core: Spark's JVM and checkov mostly wait. (nproc,
+# not xdist's `auto`, which counts physical cores and ignores CPU affinity.)
+.venv/bin/python -m pytest tests/python -q -n "$(nproc)" --dist loadfile
 
 step "fuzz targets, bounded (scripts/fuzz.sh; FUZZ_SECONDS per target, SKIP_FUZZ=1 skips)"
 # cargo test already replays the seeds and regressions; this builds the libFuzzer targets

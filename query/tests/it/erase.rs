@@ -322,7 +322,7 @@ async fn a_mistyped_predicate_is_refused_and_an_empty_request_is_recorded() {
 // harness runs the halves on both cores. Each crash point copies the lake and erases twice, so
 // the test's time grows with the square of the lake's files: 100 records in two batches give
 // 27 partition directories and 107 requests (300 records gave 42 and 166, at 2.3 times the
-// time), every kind of request the erasure makes included.
+// time); the run crashes before or after each of them.
 #[tokio::test]
 async fn a_crash_before_any_request_then_a_rerun_gives_the_clean_result() {
     crash_at_every_request_then_rerun(FaultPlan::CrashBefore).await;
