@@ -24,10 +24,11 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p ingest --bin ingest -- -D warnings
 
 step "cargo test"
-# One build; the unit tests and doc tests; then each crate's integration-test binary (one per
-# crate, tests/it), all of them side by side: `cargo test` runs them one after another, and
-# each leaves a core idle while its last long tests finish.
-cargo test --workspace --no-run
+# One build of every test target, and of the benches and examples (compiled, not run: `make
+# bench` runs them in release); the unit tests and doc tests; then each crate's
+# integration-test binary (one per crate, tests/it), all of them side by side: `cargo test`
+# runs them one after another, and each leaves a core idle while its last long tests finish.
+cargo test --workspace --lib --tests --benches --examples --no-run
 cargo test --workspace --lib
 cargo test --workspace --doc
 scripts/run-integration-tests.sh
@@ -45,9 +46,6 @@ if git rev-parse --verify --quiet "$base^{commit}" >/dev/null 2>&1; then
 else
   echo "skipped: no revision $base here (a fresh or shallow clone); set EVENTLAKE_SCHEMA_BASE to compare with one"
 fi
-
-step "benchmarks compile (dev profile; make bench runs them in release)"
-cargo test --workspace --benches --examples --no-run
 
 step "python tests"
 # One test file per worker, a worker per core: Spark's JVM and checkov mostly wait. (nproc,
