@@ -7,7 +7,8 @@
 #   scripts/run-integration-tests.sh               all integration tests
 #   scripts/run-integration-tests.sh erase         the tests whose names contain "erase"
 #
-# Builds first (a no-op after `cargo test --workspace --no-run`).
+# Builds first (a no-op after scripts/test.sh's build, `cargo test --workspace --lib --tests
+# --benches --examples --no-run`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
