@@ -2,8 +2,11 @@
 //! helpers that the three binaries (and `lakeq`'s reports) share. An error is one line: its
 //! causes joined once each ([`one_line`]), a bad flag as clap's message without the usage
 //! block ([`clap_line`]), and the exit code says who must act ([`EXIT_FAILURE`], [`EXIT_USAGE`]).
+//! Results go to [`stdout`], whose closing by its reader (`| head`) ends a command quietly
+//! ([`is_stdout_closed`]) instead of as a failure.
 
 use std::error::Error;
+use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Exit code of a failure at run time (a store outage, a corrupt ledger object).
@@ -106,6 +109,72 @@ pub fn clap_line(rendered: &str) -> String {
     format!("{} (see --help)", message.join("; "))
 }
 
+/// Standard output closed by its reader (`lakeq sql ... | head`, `ingest generate | head`):
+/// the reader has what it wanted. Only [`stdout`] produces it, so no other broken pipe (a
+/// connection to S3) is ever taken for it.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("standard output was closed by its reader")
+    }
+}
+
+impl Error for StdoutClosed {}
+
+/// Standard output for a command's results: a write its reader has closed fails with
+/// [`StdoutClosed`] inside the `io::Error`.
+#[derive(Debug)]
+pub struct Stdout(std::io::StdoutLock<'static>);
+
+/// Locks standard output for a command's results (see [`Stdout`]).
+pub fn stdout() -> Stdout {
+    Stdout(std::io::stdout().lock())
+}
+
+/// Writes `text` to [`stdout`] and flushes it, so that a closed output is seen here.
+pub fn print(text: &str) -> std::io::Result<()> {
+    let mut out = stdout();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+fn closed_as_marker(error: std::io::Error) -> std::io::Error {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        std::io::Error::new(std::io::ErrorKind::BrokenPipe, StdoutClosed)
+    } else {
+        error
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(closed_as_marker)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(closed_as_marker)
+    }
+}
+
+/// Whether a command stopped because [`stdout`]'s reader closed it: then it ends with exit 0
+/// and says nothing, as Unix tools do.
+pub fn is_stdout_closed(error: &(dyn Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(next) = cause {
+        let marked = next
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .is_some_and(|inner| inner.is::<StdoutClosed>());
+        if marked || next.is::<StdoutClosed>() {
+            return true;
+        }
+        cause = next.source();
+    }
+    false
+}
+
 fn collapse_whitespace(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -153,6 +222,21 @@ mod error_tests {
             "cannot open lake s3://b/x: object store get x: Generic S3 error: boom body"
         );
         assert_eq!(one_line(&chain(&["outer", "", "inner"])), "outer: inner");
+    }
+
+    #[test]
+    fn only_a_closed_stdout_is_taken_for_one() {
+        let closed = closed_as_marker(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(is_stdout_closed(&closed));
+        let wrapped = crate::IngestError::Input {
+            path: "-".into(),
+            source: closed,
+        };
+        assert!(is_stdout_closed(&wrapped), "found below a layer of context");
+        let socket = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(!is_stdout_closed(&socket), "a broken connection is a failure");
+        let other = closed_as_marker(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert!(!is_stdout_closed(&other));
     }
 
     #[test]

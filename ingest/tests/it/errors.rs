@@ -5,7 +5,9 @@
 //! answers as AWS does for a bucket in another region or a denied key. To accept a
 //! deliberate change: `EVENTLAKE_BLESS=1 cargo test -p ingest --test it errors::`.
 
-use crate::common::error_table::{Case, check, closed_port, shared_fixtures, table, write};
+use crate::common::error_table::{
+    Case, check, closed_port, run_reader_closing_early, shared_fixtures, table, write,
+};
 use crate::common::moto::Moto;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -325,4 +327,11 @@ fn every_error_is_one_line_with_its_cause_and_fix() {
     let actual = table(HEADER, &cases, &masks);
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/errors/ingest.txt");
     check(&golden, &actual, BLESS);
+}
+
+/// `ingest generate | head`: the reader has what it wanted, so `ingest` stops quietly.
+#[test]
+fn a_reader_that_closes_early_ends_the_command_quietly() {
+    let outcome = run_reader_closing_early(INGEST, &["generate", "--events", "20000"]);
+    assert_eq!((outcome.code, outcome.stderr.as_str()), (0, ""));
 }

@@ -9,7 +9,7 @@ use crate::common;
 mod error_table;
 
 use common::{build_lake, records};
-use error_table::{Case, check, closed_port, shared_fixtures, table};
+use error_table::{Case, check, closed_port, run_reader_closing_early, shared_fixtures, table};
 use ingest::storage::{Lake, StoreOptions};
 use std::path::Path;
 
@@ -134,4 +134,22 @@ async fn every_error_is_one_line_with_its_cause_and_fix() {
         .expect("rows");
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/errors/lakeq.txt");
     check(&golden, &actual, BLESS);
+}
+
+/// `lakeq sql ... | head`: the reader has what it wanted, so `lakeq` stops quietly, with
+/// neither a panic nor an error line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_closes_early_ends_the_command_quietly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake_dir = dir.path().join("lake");
+    let lake_path = lake_dir.to_str().expect("utf-8").to_owned();
+    let lake = Lake::open(&lake_path, &StoreOptions::default()).expect("lake");
+    build_lake(&lake, &records(20, 1), 20).await;
+    let query = "select value from generate_series(1, 200000)";
+    let outcome = tokio::task::spawn_blocking(move || {
+        run_reader_closing_early(LAKEQ, &["--lake", &lake_path, "--format", "csv", "sql", query])
+    })
+    .await
+    .expect("run");
+    assert_eq!((outcome.code, outcome.stderr.as_str()), (0, ""));
 }

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use ingest::batch::{BatchProcessor, ProcessorConfig};
 use ingest::catalog::glue::{GlueCatalog, GlueOptions};
 use ingest::catalog::{PartitionCatalog, lake_partitions};
+use ingest::display;
 use ingest::kinesis::checkpoint::CheckpointStore;
 use ingest::kinesis::client::{KinesisOptions, client_region, kinesis_client, stream_arn};
 use ingest::kinesis::consumer::{
@@ -71,10 +72,12 @@ pub(crate) fn register_command(args: &RegisterArgs) -> anyhow::Result<()> {
             .await?;
         anyhow::Ok(partitions.len())
     })?;
-    println!(
+    writeln!(
+        display::stdout(),
         "{registered} partitions of {} are registered in Glue database {}",
-        args.lake, glue.database
-    );
+        args.lake,
+        glue.database
+    )?;
     Ok(())
 }
 
@@ -111,7 +114,7 @@ pub(crate) fn produce_command(args: &ProduceArgs) -> anyhow::Result<()> {
             summary.with_context(|| format!("producing {} to stream {}", args.input, args.kinesis.stream))?,
         )
     })?;
-    let mut out = std::io::stdout().lock();
+    let mut out = display::stdout();
     match args.summary {
         SummaryFormat::Json => writeln!(out, "{}", serde_json::to_string(&summary)?)?,
         SummaryFormat::Table => write!(out, "{}", summary.to_table())?,
@@ -195,7 +198,7 @@ async fn walk(
 }
 
 fn print_walk_summary(summary: &ConsumeSummary, format: SummaryFormat) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = display::stdout();
     match format {
         SummaryFormat::Json => writeln!(out, "{}", serde_json::to_string(summary)?)?,
         SummaryFormat::Table => write!(out, "{}", summary.to_table())?,

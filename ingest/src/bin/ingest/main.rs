@@ -196,6 +196,9 @@ pub(crate) fn usage(message: &str) -> clap::Error {
 
 /// Prints `error: ...` on one line and exits: 2 when a person must change something, else 1.
 fn fail(error: &anyhow::Error) -> ! {
+    if display::is_stdout_closed(error.as_ref()) {
+        std::process::exit(0);
+    }
     if let Some(clap_error) = error.downcast_ref::<clap::Error>() {
         eprintln!("{}", display::clap_line(&clap_error.render().to_string()));
         std::process::exit(display::EXIT_USAGE);
@@ -374,7 +377,7 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
             summary.map_err(|e| with_hint(e, &format!("ingesting {} into {}", args.input, args.lake)))?;
         anyhow::Ok(summary)
     })?;
-    let mut out = std::io::stdout().lock();
+    let mut out = display::stdout();
     match args.summary {
         SummaryFormat::Json => writeln!(out, "{}", serde_json::to_string(&summary)?)?,
         SummaryFormat::Table => write!(out, "{}", summary.to_table())?,
@@ -449,7 +452,7 @@ fn generate_command(args: &GenerateArgs) -> anyhow::Result<()> {
             }
         }
         None => {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut out = std::io::BufWriter::new(display::stdout());
             let summary = generate(&registry, config, &mut out)?;
             out.flush()?;
             summary
@@ -467,7 +470,7 @@ fn generate_command(args: &GenerateArgs) -> anyhow::Result<()> {
 fn schema_command(registry_dir: Option<&Path>) -> anyhow::Result<()> {
     let registry = load_or_embedded(registry_dir)?;
     let glue = schemas::glue::GlueTables::new(&registry);
-    println!("{}", serde_json::to_string_pretty(&glue)?);
+    writeln!(display::stdout(), "{}", serde_json::to_string_pretty(&glue)?)?;
     Ok(())
 }
 

@@ -93,6 +93,35 @@ pub fn run(case: &Case) -> Outcome {
     }
 }
 
+/// Runs `binary` with its standard output read by a reader that takes one byte and closes
+/// it, as `| head -c 1` does: the command must stop quietly with exit 0, not report a failure
+/// or panic. The output must be larger than a pipe's buffer (64 KiB on Linux), so that the
+/// binary is still writing when the reader goes.
+pub fn run_reader_closing_early(binary: &str, args: &[&str]) -> Outcome {
+    use std::io::Read;
+    let started = Instant::now();
+    let mut child = Command::new(binary)
+        .args(args)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 1];
+    stdout
+        .read_exact(&mut first)
+        .expect("the command writes something");
+    drop(stdout);
+    let output = child.wait_with_output().expect("wait");
+    Outcome {
+        code: output.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
 /// Runs every row, checks the rules every row must keep (a non-zero exit, one line that
 /// starts with `error: `, seconds not minutes) and renders the table.
 pub fn table(header: &str, cases: &[Case], masks: &[(String, String)]) -> String {
