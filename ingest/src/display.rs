@@ -140,6 +140,17 @@ pub fn print(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
+/// [`print`] for a command's result, after which only its exit code is left to decide: a
+/// reader that closed the output early has what it wanted, so that is not an error, and the
+/// command keeps the exit code its result gives (`lakeq dups --check`'s 3, a run's failed
+/// records).
+pub fn print_result(text: &str) -> std::io::Result<()> {
+    match print(text) {
+        Err(e) if is_stdout_closed(&e) => Ok(()),
+        printed => printed,
+    }
+}
+
 fn closed_as_marker(error: std::io::Error) -> std::io::Error {
     if error.kind() == std::io::ErrorKind::BrokenPipe {
         std::io::Error::new(std::io::ErrorKind::BrokenPipe, StdoutClosed)
@@ -158,8 +169,8 @@ impl Write for Stdout {
     }
 }
 
-/// Whether a command stopped because [`stdout`]'s reader closed it: then it ends with exit 0
-/// and says nothing, as Unix tools do.
+/// Whether a command stopped because [`stdout`]'s reader closed it: then it says nothing and
+/// ends with exit 0 (not SIGPIPE's 141), or with the exit code its result decides.
 pub fn is_stdout_closed(error: &(dyn Error + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(next) = cause {

@@ -278,13 +278,13 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         match &cli.command {
             Command::Sql { query: Some(query) } => {
                 for batches in session.run_statements(query).await? {
-                    display::print(&render(&batches, cli.format)?)?;
+                    display::print_result(&render(&batches, cli.format)?)?;
                 }
             }
             Command::Sql { query: None } => prompt(&session, cli.format).await?,
             Command::Dups { top, check } => {
                 let report = dups::dups(&session, *top).await?;
-                display::print(&render_report(&report.report, cli.format)?)?;
+                display::print_result(&render_report(&report.report, cli.format)?)?;
                 if *check && report.residual_duplicates > 0 {
                     eprintln!(
                         "error: {} event_uuid values appear more than once in events within a date \
@@ -296,7 +296,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             }
             Command::Quality => {
                 let report = quality::quality(&session, &registry).await?;
-                display::print(&render_report(&report, cli.format)?)?;
+                display::print_result(&render_report(&report, cli.format)?)?;
             }
             Command::Schema {
                 command:
@@ -328,11 +328,11 @@ fn schema_suggest_output(
     format: OutputFormat,
 ) -> anyhow::Result<()> {
     let Some(dir) = out else {
-        display::print(&render_suggestions(report, format)?)?;
+        display::print_result(&render_suggestions(report, format)?)?;
         return Ok(());
     };
     for path in write_documents(report, dir)? {
-        display::print(&format!("wrote {}\n", path.display()))?;
+        display::print_result(&format!("wrote {}\n", path.display()))?;
     }
     if !report.skipped.is_empty() {
         eprintln!(
@@ -352,7 +352,7 @@ fn schema_check(previous: &str, current: &Path) -> anyhow::Result<i32> {
         .with_context(|| format!("--previous {previous} is not a valid registry"))?;
     match schemas::evolution::check(&previous_registry, &current_registry) {
         Ok(changes) => {
-            display::print(&render_changes(&changes))?;
+            display::print_result(&render_changes(&changes))?;
             Ok(0)
         }
         Err(refused) => {
@@ -366,7 +366,7 @@ async fn lake_command(cli: &Cli, lake: &Lake, registry: &Registry) -> anyhow::Re
     match &cli.command {
         Command::Stats { small_file_size } => {
             let report = stats::stats(lake, *small_file_size).await?;
-            display::print(&render_report(&report, cli.format)?)?;
+            display::print_result(&render_report(&report, cli.format)?)?;
         }
         Command::Compact {
             table,
@@ -411,7 +411,7 @@ async fn lake_command(cli: &Cli, lake: &Lake, registry: &Registry) -> anyhow::Re
             }
             let summary = summary
                 .context("compaction stopped; run it again to finish or undo the interrupted partition")?;
-            display::print(&render_report(&summary.report()?, cli.format)?)?;
+            display::print_result(&render_report(&summary.report()?, cli.format)?)?;
         }
         Command::Erase {
             predicate,
@@ -445,7 +445,7 @@ async fn lake_command(cli: &Cli, lake: &Lake, registry: &Registry) -> anyhow::Re
                         .context("erasure stopped; run the same command again to finish it"));
                 }
             };
-            display::print(&render_report(&summary.report()?, cli.format)?)?;
+            display::print_result(&render_report(&summary.report()?, cli.format)?)?;
             if summary.partitions_busy > 0 {
                 eprintln!(
                     "error: {} partitions are held by a compaction or erasure; run the same command again once it ends \
@@ -457,7 +457,7 @@ async fn lake_command(cli: &Cli, lake: &Lake, registry: &Registry) -> anyhow::Re
         }
         Command::Erasures => {
             let entries = query::erase::audit::list(lake).await?;
-            display::print(&render_report(&audit_report(&entries)?, cli.format)?)?;
+            display::print_result(&render_report(&audit_report(&entries)?, cli.format)?)?;
         }
         _ => unreachable!("only stats, compact, erase and erasures"),
     }

@@ -4,7 +4,10 @@
 use crate::aws_args::{
     ConsumeArgs, From, GlueArgs, InvokeArgs, KinesisArgs, ProduceArgs, RegisterArgs, WalkArgs,
 };
-use crate::{SummaryFormat, cache_policy, input_of, open_lake, open_store, progress_bar, usage, with_hint};
+use crate::{
+    SummaryFormat, cache_policy, input_of, open_lake, open_store, print_summary, progress_bar, usage,
+    with_hint,
+};
 use anyhow::{Context, bail};
 use ingest::batch::{BatchProcessor, ProcessorConfig};
 use ingest::catalog::glue::{GlueCatalog, GlueOptions};
@@ -22,7 +25,6 @@ use ingest::ledger::policy::LeasePolicy;
 use ingest::run::input_len;
 use ingest::storage::StoreOptions;
 use schemas::Registry;
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -72,12 +74,10 @@ pub(crate) fn register_command(args: &RegisterArgs) -> anyhow::Result<()> {
             .await?;
         anyhow::Ok(partitions.len())
     })?;
-    writeln!(
-        display::stdout(),
-        "{registered} partitions of {} are registered in Glue database {}",
-        args.lake,
-        glue.database
-    )?;
+    display::print_result(&format!(
+        "{registered} partitions of {} are registered in Glue database {}\n",
+        args.lake, glue.database
+    ))?;
     Ok(())
 }
 
@@ -114,11 +114,7 @@ pub(crate) fn produce_command(args: &ProduceArgs) -> anyhow::Result<()> {
             summary.with_context(|| format!("producing {} to stream {}", args.input, args.kinesis.stream))?,
         )
     })?;
-    let mut out = display::stdout();
-    match args.summary {
-        SummaryFormat::Json => writeln!(out, "{}", serde_json::to_string(&summary)?)?,
-        SummaryFormat::Table => write!(out, "{}", summary.to_table())?,
-    }
+    print_summary(args.summary, &summary, || summary.to_table())?;
     if summary.rejected_too_large > 0 {
         bail!(
             "{} records are over Kinesis' 1 MiB record limit and were not sent (see the log for their line numbers)",
@@ -198,12 +194,7 @@ async fn walk(
 }
 
 fn print_walk_summary(summary: &ConsumeSummary, format: SummaryFormat) -> anyhow::Result<()> {
-    let mut out = display::stdout();
-    match format {
-        SummaryFormat::Json => writeln!(out, "{}", serde_json::to_string(summary)?)?,
-        SummaryFormat::Table => write!(out, "{}", summary.to_table())?,
-    }
-    Ok(())
+    print_summary(format, summary, || summary.to_table())
 }
 
 pub(crate) fn consume_command(args: &ConsumeArgs) -> anyhow::Result<()> {

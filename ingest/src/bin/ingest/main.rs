@@ -377,11 +377,7 @@ fn run_command(args: &RunArgs) -> anyhow::Result<()> {
             summary.map_err(|e| with_hint(e, &format!("ingesting {} into {}", args.input, args.lake)))?;
         anyhow::Ok(summary)
     })?;
-    let mut out = display::stdout();
-    match args.summary {
-        SummaryFormat::Json => writeln!(out, "{}", serde_json::to_string(&summary)?)?,
-        SummaryFormat::Table => write!(out, "{}", summary.to_table())?,
-    }
+    print_summary(args.summary, &summary, || summary.to_table())?;
     if summary.counts.failed > 0 {
         bail!(
             "{} records could not be processed (another writer's claim is still within its lease); run again later",
@@ -470,8 +466,22 @@ fn generate_command(args: &GenerateArgs) -> anyhow::Result<()> {
 fn schema_command(registry_dir: Option<&Path>) -> anyhow::Result<()> {
     let registry = load_or_embedded(registry_dir)?;
     let glue = schemas::glue::GlueTables::new(&registry);
-    writeln!(display::stdout(), "{}", serde_json::to_string_pretty(&glue)?)?;
+    display::print_result(&format!("{}\n", serde_json::to_string_pretty(&glue)?))?;
     Ok(())
+}
+
+/// Prints a command's summary as `--summary` asks ([`display::print_result`]: a reader that
+/// closed the output early does not change the command's outcome).
+pub(crate) fn print_summary(
+    format: SummaryFormat,
+    summary: &impl serde::Serialize,
+    table: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    let text = match format {
+        SummaryFormat::Json => format!("{}\n", serde_json::to_string(summary)?),
+        SummaryFormat::Table => table(),
+    };
+    Ok(display::print_result(&text)?)
 }
 
 pub(crate) fn cache_policy(mib: u64) -> CachePolicy {

@@ -93,8 +93,8 @@ pub fn run(case: &Case) -> Outcome {
     }
 }
 
-/// Runs `binary` with its standard output read by a reader that takes one byte and closes
-/// it, as `| head -c 1` does: the command must stop quietly with exit 0, not report a failure
+/// Runs `binary` (environment cleared as in [`run`]) with its standard output read by a
+/// reader that takes one byte and closes it, as `| head -c 1` does: the command must stop quietly with exit 0, not report a failure
 /// or panic. The output must be larger than a pipe's buffer (64 KiB on Linux), so that the
 /// binary is still writing when the reader goes.
 pub fn run_reader_closing_early(binary: &str, args: &[&str]) -> Outcome {
@@ -102,6 +102,8 @@ pub fn run_reader_closing_early(binary: &str, args: &[&str]) -> Outcome {
     let started = Instant::now();
     let mut child = Command::new(binary)
         .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -110,11 +112,16 @@ pub fn run_reader_closing_early(binary: &str, args: &[&str]) -> Outcome {
         .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
     let mut stdout = child.stdout.take().expect("stdout");
     let mut first = [0u8; 1];
-    stdout
-        .read_exact(&mut first)
-        .expect("the command writes something");
+    let read = stdout.read_exact(&mut first);
     drop(stdout);
     let output = child.wait_with_output().expect("wait");
+    if let Err(e) = read {
+        panic!(
+            "{binary} wrote nothing ({e}); exit {:?}, stderr:\n{}",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     Outcome {
         code: output.status.code().unwrap_or(-1),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
