@@ -314,7 +314,8 @@ def render(r):
         f"| {lat['cold_first_invocation_ms']:.0f} ms |")
     if "cold_load_chains_concurrent_ms" in lat:
         add(f"| reading those {lat['cold_chains']} chains where every request takes {lat['request_latency_ms']} ms "
-            f"(assumed, as S3 can): one after another / 16 at a time (`Ledger::prefetch`) "
+            f"(assumed, as S3 can): one after another / {lat.get('cold_load_chain_reads', 'all')} at a time "
+            f"(`Ledger::prefetch`, the processor's `chain_reads`) "
             f"| {lat['cold_load_chains_sequential_ms']:,.0f} ms / {lat['cold_load_chains_concurrent_ms']:,.0f} ms |")
     add(f"| ledger cache after {lat['batches'] + 1} events | {lat['ledger_uuids_after']:,} uuids, "
         f"{lat['ledger_state_mib_after']:.0f} MiB |")

@@ -188,6 +188,7 @@ async fn latency(batches: usize, batch_size: usize, warm_uuids: u64) -> Value {
         "cold_chains": chains.len(),
         "cold_load_chains_sequential_ms": sequential_load_ms,
         "cold_load_chains_concurrent_ms": concurrent_load_ms,
+        "cold_load_chain_reads": ProcessorConfig::default().chain_reads,
         "parse_event_ms": summary(parse),
         "handle_ms": summary(handle),
         "handle_ms_without_checkpoints": summary(plain),
