@@ -174,11 +174,12 @@ impl Write for Stdout {
 pub fn is_stdout_closed(error: &(dyn Error + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(next) = cause {
+        // The marker lives inside the `io::Error`, whose `source()` skips it.
         let marked = next
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
             .is_some_and(|inner| inner.is::<StdoutClosed>());
-        if marked || next.is::<StdoutClosed>() {
+        if marked {
             return true;
         }
         cause = next.source();

@@ -62,15 +62,30 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
+/// `binary` with `args` and an environment of only `PATH`.
+fn isolated(binary: &str, args: &[String]) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    command
+}
+
+/// `Outcome` of a finished child.
+fn outcome(output: &std::process::Output, started: Instant) -> Outcome {
+    Outcome {
+        code: output.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
 /// Runs one row with only `PATH`, the row's variables and (unless the row sets it)
 /// `AWS_EC2_METADATA_DISABLED=true` in its environment.
 pub fn run(case: &Case) -> Outcome {
     let started = Instant::now();
-    let mut command = Command::new(&case.binary);
-    command
-        .args(&case.args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    let mut command = isolated(&case.binary, &case.args);
     if !case.env.iter().any(|(k, _)| k == "AWS_EC2_METADATA_DISABLED") {
         command.env("AWS_EC2_METADATA_DISABLED", "true");
     }
@@ -86,24 +101,18 @@ pub fn run(case: &Case) -> Outcome {
         let _ = stdin.write_all(case.stdin.as_bytes());
     }
     let output = child.wait_with_output().expect("wait");
-    Outcome {
-        code: output.status.code().unwrap_or(-1),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        elapsed: started.elapsed(),
-    }
+    outcome(&output, started)
 }
 
 /// Runs `binary` (environment cleared as in [`run`]) with its standard output read by a
-/// reader that takes one byte and closes it, as `| head -c 1` does: the command must stop quietly with exit 0, not report a failure
-/// or panic. The output must be larger than a pipe's buffer (64 KiB on Linux), so that the
-/// binary is still writing when the reader goes.
+/// reader that takes one byte and closes it, as `| head -c 1` does: the command must stop
+/// quietly, not report a failure or panic. The output must be larger than a pipe's buffer
+/// (64 KiB on Linux), so that the binary is still writing when the reader goes.
 pub fn run_reader_closing_early(binary: &str, args: &[&str]) -> Outcome {
     use std::io::Read;
     let started = Instant::now();
-    let mut child = Command::new(binary)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let mut child = isolated(binary, &args)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -122,11 +131,7 @@ pub fn run_reader_closing_early(binary: &str, args: &[&str]) -> Outcome {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    Outcome {
-        code: output.status.code().unwrap_or(-1),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        elapsed: started.elapsed(),
-    }
+    outcome(&output, started)
 }
 
 /// Runs every row, checks the rules every row must keep (a non-zero exit, one line that
