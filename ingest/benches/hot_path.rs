@@ -13,8 +13,10 @@
 //! - `batch/process_10k_warm_1m`: `BatchProcessor::process` of 10,000 records with fresh
 //!   uuids into an in-memory lake whose ledger holds 1,000,000 uuids (loaded once, warm);
 //! - `lambda/deserialize_10k` and `lambda/handle_10k`: a 10,000-record Kinesis event
-//!   (base64 JSON, as the Lambda runtime receives it) parsed, then `handle_kinesis_event` on
-//!   a warm processor over an in-memory lake.
+//!   (base64 JSON, as the Lambda runtime receives it) read into a `KinesisBatch`, then
+//!   `handle_kinesis_event` on a warm processor over an in-memory lake;
+//!   `lambda/deserialize_10k_library_model` reads the same event into `aws_lambda_events`'
+//!   `KinesisEvent` instead, without copying the records out of it.
 //!
 //! Every `process`/`handle` iteration gets new records (new uuids from a new generator seed,
 //! new sequence numbers) on the same warm processor, so it measures real claims and writes,
@@ -33,6 +35,7 @@ use ingest::batch::files::{Row, encode_files};
 use ingest::batch::{BatchProcessor, ProcessorConfig, Role};
 use ingest::decode::decode_shared;
 use ingest::encode::{EventRow, ParquetOptions, RowEncoder, encode_parquet_as};
+use ingest::kinesis::lambda_event::KinesisBatch;
 use ingest::lambda::handle_kinesis_event;
 use ingest::ledger::DEFAULT_BUCKETS;
 use ingest::ledger::chain::{ChainKey, ChainKind, bucket_of};
@@ -282,7 +285,7 @@ fn lambda_bench(c: &mut Criterion) {
         );
         serde_json::to_vec(&event).expect("event JSON")
     };
-    let warm_up: KinesisEvent = serde_json::from_slice(&next_event()).expect("event");
+    let warm_up: KinesisBatch = serde_json::from_slice(&next_event()).expect("event");
     rt.block_on(handle_kinesis_event(
         &mut processor,
         &warm_up,
@@ -298,6 +301,15 @@ fn lambda_bench(c: &mut Criterion) {
     group.bench_function("deserialize_10k", |b| {
         b.iter_batched_ref(
             || sample.clone(),
+            |json| black_box(serde_json::from_slice::<KinesisBatch>(json).expect("event")),
+            BatchSize::PerIteration,
+        )
+    });
+    // The library's model of the same event, then the records copied out of it: how the
+    // function read its events before `KinesisBatch`.
+    group.bench_function("deserialize_10k_library_model", |b| {
+        b.iter_batched_ref(
+            || sample.clone(),
             |json| black_box(serde_json::from_slice::<KinesisEvent>(json).expect("event")),
             BatchSize::PerIteration,
         )
@@ -305,7 +317,7 @@ fn lambda_bench(c: &mut Criterion) {
     group.bench_function("handle_10k", |b| {
         b.iter_custom(|iters| {
             timed_batches(&rt, &memory, iters, || {
-                let event: KinesisEvent = serde_json::from_slice(&next_event()).expect("event");
+                let event: KinesisBatch = serde_json::from_slice(&next_event()).expect("event");
                 let started = Instant::now();
                 let invocation = rt
                     .block_on(handle_kinesis_event(

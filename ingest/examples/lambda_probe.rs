@@ -4,7 +4,7 @@
 //! - `latency`: a warm container (a processor whose ledger holds `--warm-uuids` uuids of the
 //!   day, loaded by a first, cold invocation) handles `--batches` Kinesis events of
 //!   `--batch-size` records each: the event's JSON (base64 data, as the runtime receives it)
-//!   is parsed, then `handle_kinesis_event` runs. Every event has new uuids and sequence
+//!   is read into a `KinesisBatch` (as the function reads it), then `handle_kinesis_event` runs. Every event has new uuids and sequence
 //!   numbers. Reports p50/p99/max milliseconds of each step and of both, and apart the
 //!   batches that also wrote chain checkpoints (each chain's every 50th commit). Also times
 //!   a cold reading of the day's chains through a store where every request waits 20 ms:
@@ -24,9 +24,9 @@
 #[path = "../benches/support/mod.rs"]
 mod support;
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use clap::{Parser, Subcommand};
 use ingest::batch::{BatchProcessor, ProcessorConfig};
+use ingest::kinesis::lambda_event::KinesisBatch;
 use ingest::lambda::handle_kinesis_event;
 use ingest::ledger::chain::ChainKey;
 use ingest::ledger::{DEFAULT_BUCKETS, Ledger};
@@ -138,7 +138,7 @@ async fn latency(batches: usize, batch_size: usize, warm_uuids: u64) -> Value {
 
     let first = event_json(1);
     let started = Instant::now();
-    let event: KinesisEvent = serde_json::from_slice(&first).expect("event");
+    let event: KinesisBatch = serde_json::from_slice(&first).expect("event");
     handle_kinesis_event(&mut processor, &event, now_millis())
         .await
         .expect("first invocation");
@@ -153,7 +153,7 @@ async fn latency(batches: usize, batch_size: usize, warm_uuids: u64) -> Value {
         sizes.push(json.len() as f64);
         let checkpoints_before = processor.ledger().stats.checkpoints;
         let started = Instant::now();
-        let event: KinesisEvent = serde_json::from_slice(&json).expect("event");
+        let event: KinesisBatch = serde_json::from_slice(&json).expect("event");
         let parsed_at = Instant::now();
         let invocation = handle_kinesis_event(&mut processor, &event, now_millis())
             .await

@@ -125,6 +125,37 @@ impl RecordBlocks {
         self.block.extend_from_slice(data);
         self.block.split().freeze()
     }
+
+    /// The bytes `write` puts into a buffer of `room` bytes (returning how many it wrote),
+    /// taken from the current block (or a new one) as [`RecordBlocks::copy`] takes them: a
+    /// record decoded straight into place. When `write` fails, nothing is kept.
+    pub fn fill<E>(
+        &mut self,
+        room: usize,
+        write: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<Bytes, E> {
+        if room >= Self::BLOCK_BYTES / 4 {
+            let mut own = vec![0; room];
+            let written = write(&mut own)?;
+            own.truncate(written);
+            return Ok(Bytes::from(own));
+        }
+        if self.block.capacity() - self.block.len() < room {
+            self.block = BytesMut::with_capacity(Self::BLOCK_BYTES);
+        }
+        let start = self.block.len();
+        self.block.resize(start + room, 0);
+        match write(&mut self.block[start..]) {
+            Ok(written) => {
+                self.block.truncate(start + written);
+                Ok(self.block.split().freeze())
+            }
+            Err(e) => {
+                self.block.truncate(start);
+                Err(e)
+            }
+        }
+    }
 }
 
 impl fmt::Display for SourceId {
@@ -163,6 +194,36 @@ impl SourceRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filled_records_share_the_block_and_a_failed_fill_keeps_nothing() {
+        let mut blocks = RecordBlocks::default();
+        let first = blocks.copy(b"ab");
+        let decoded = blocks
+            .fill(8, |buffer| {
+                buffer[..3].copy_from_slice(b"xyz");
+                Ok::<_, ()>(3)
+            })
+            .expect("filled");
+        assert_eq!(&decoded[..], b"xyz");
+        assert_eq!(
+            decoded.as_ptr(),
+            first[first.len()..].as_ptr(),
+            "right after the first"
+        );
+        assert_eq!(blocks.fill(8, |_| Err("bad")), Err("bad"));
+        let next = blocks.copy(b"c");
+        assert_eq!(
+            next.as_ptr(),
+            decoded[decoded.len()..].as_ptr(),
+            "the failed fill left no bytes"
+        );
+        let long = blocks
+            .fill(RecordBlocks::BLOCK_BYTES / 4, |buffer| Ok::<_, ()>(buffer.len()))
+            .expect("filled");
+        assert_eq!(long.len(), RecordBlocks::BLOCK_BYTES / 4);
+        assert_ne!(long.as_ptr(), next[next.len()..].as_ptr(), "a block of its own");
+    }
 
     #[test]
     fn consecutive_records_share_a_block_and_a_long_one_has_its_own() {

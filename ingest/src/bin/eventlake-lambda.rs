@@ -3,12 +3,12 @@
 //! container (the ledger's cache stays warm between invocations), then serves invocations
 //! with `ingest::lambda::handle_kinesis_event`, printing one EMF metrics line each.
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use ingest::IngestError;
 use ingest::batch::BatchProcessor;
 use ingest::catalog::glue::GlueCatalog;
 use ingest::display;
+use ingest::kinesis::lambda_event::KinesisBatch;
 use ingest::lambda::{LambdaConfig, handle_kinesis_event};
 use ingest::storage::Lake;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
@@ -55,7 +55,7 @@ async fn start() -> anyhow::Result<()> {
     tracing::info!(lake = %config.lake_url, buckets = processor.ledger().buckets(), "ready");
     let processor = Arc::new(Mutex::new(processor));
     let function_name = Arc::new(config.function_name.clone());
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<KinesisBatch>| {
         let processor = Arc::clone(&processor);
         let function_name = Arc::clone(&function_name);
         async move { invoke(&processor, &function_name, &event.payload).await }
@@ -67,7 +67,7 @@ async fn start() -> anyhow::Result<()> {
 async fn invoke(
     processor: &Mutex<BatchProcessor>,
     function_name: &str,
-    event: &KinesisEvent,
+    event: &KinesisBatch,
 ) -> Result<KinesisEventResponse, Diagnostic> {
     let mut processor = processor.lock().await;
     let now = display::now_millis();

@@ -1,51 +1,16 @@
-//! Conversions between Kinesis' record shapes and the processor's [`SourceRecord`]: the
-//! Lambda event (base64 data, `eventID` = `shardId:sequence`), the SDK's GetRecords records,
-//! and the `batchItemFailures` answer. A record's source is (shard id, sequence number), so
+//! Conversions between Kinesis' record shapes and the processor's [`SourceRecord`]: the SDK's
+//! GetRecords records, the Lambda event built from them (base64 data, `eventID` =
+//! `shardId:sequence`; the function reads it with [`super::lambda_event`]), and the
+//! `batchItemFailures` answer. A record's source is (shard id, sequence number), so
 //! a redelivery of the same record is recognised as a retry.
 
 use crate::error::IngestError;
-use crate::source::{RecordBlocks, SequenceNumber, ShardIds, SourceId, SourceRecord};
+use crate::source::{RecordBlocks, SequenceNumber, SourceId, SourceRecord};
 use aws_lambda_events::encodings::SecondTimestamp;
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord, KinesisRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
-
-/// The records of a Lambda Kinesis event, in delivery order.
-pub fn source_records(event: &KinesisEvent) -> Result<Vec<SourceRecord>, IngestError> {
-    // An event holds one shard's records: they share one copy of its id, and their bytes
-    // share a few blocks.
-    let mut shards = ShardIds::default();
-    let mut blocks = RecordBlocks::default();
-    event
-        .records
-        .iter()
-        .enumerate()
-        .map(|(i, record)| source_record(i, record, &mut shards, &mut blocks))
-        .collect()
-}
-
-fn source_record(
-    index: usize,
-    record: &KinesisEventRecord,
-    shards: &mut ShardIds,
-    blocks: &mut RecordBlocks,
-) -> Result<SourceRecord, IngestError> {
-    let bad = |what: &str| IngestError::BadEvent(format!("record {index}: {what}"));
-    let event_id = record.event_id.as_deref().ok_or_else(|| bad("no eventID"))?;
-    let shard_id = event_id
-        .split_once(':')
-        .map(|(shard, _)| shard)
-        .filter(|shard| !shard.is_empty())
-        .ok_or_else(|| bad("eventID is not shardId:sequenceNumber"))?;
-    let sequence = SequenceNumber::parse(&record.kinesis.sequence_number)
-        .ok_or_else(|| bad("sequenceNumber is not a decimal number"))?;
-    Ok(SourceRecord {
-        source: SourceId::new(shards.get(shard_id), sequence),
-        arrival_micros: record.kinesis.approximate_arrival_timestamp.0.timestamp_micros(),
-        data: blocks.copy(&record.kinesis.data.0),
-    })
-}
 
 /// A record read with GetRecords, as the processor sees it.
 pub fn source_record_from_sdk(
@@ -140,39 +105,6 @@ pub fn lowest_reported_failure(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const EVENT: &str = r#"{"Records":[{"kinesis":{"kinesisSchemaVersion":"1.0","partitionKey":"k",
-        "sequenceNumber":"49568167373333333333333333333333333333333333333333333333",
-        "data":"eyJhIjoxfQ==","approximateArrivalTimestamp":1480641523.477},
-        "eventSource":"aws:kinesis","eventVersion":"1.0",
-        "eventID":"shardId-000000000003:49568167373333333333333333333333333333333333333333333333",
-        "eventName":"aws:kinesis:record","awsRegion":"us-east-1",
-        "eventSourceARN":"arn:aws:kinesis:us-east-1:123456789012:stream/s"}]}"#;
-
-    #[test]
-    fn lambda_records_keep_shard_sequence_arrival_and_bytes() {
-        let event: KinesisEvent = serde_json::from_str(EVENT).expect("event");
-        let records = source_records(&event).expect("records");
-        assert_eq!(records.len(), 1);
-        assert_eq!(&*records[0].source.shard_id, "shardId-000000000003");
-        assert_eq!(
-            records[0].source.sequence.as_str(),
-            "49568167373333333333333333333333333333333333333333333333"
-        );
-        assert_eq!(records[0].arrival_micros, 1_480_641_523_477_000);
-        assert_eq!(records[0].data.as_ref(), br#"{"a":1}"#);
-    }
-
-    #[test]
-    fn a_record_without_its_position_is_rejected() {
-        let mut event: KinesisEvent = serde_json::from_str(EVENT).expect("event");
-        event.records[0].event_id = Some("no-colon".into());
-        let err = source_records(&event).expect_err("bad id");
-        assert!(err.to_string().contains("eventID"), "{err}");
-        event.records[0].event_id = Some("shardId-1:1".into());
-        event.records[0].kinesis.sequence_number = "12x".into();
-        assert!(source_records(&event).is_err());
-    }
 
     #[test]
     fn responses_name_the_lowest_failure() {

@@ -7,8 +7,8 @@
 use super::metrics::InvocationMetrics;
 use crate::batch::{BatchProcessor, BatchReport};
 use crate::error::IngestError;
-use crate::kinesis::event::{failure_response, source_records};
-use aws_lambda_events::event::kinesis::KinesisEvent;
+use crate::kinesis::event::failure_response;
+use crate::kinesis::lambda_event::KinesisBatch;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use std::time::Instant;
 
@@ -21,18 +21,18 @@ pub struct Invocation {
 
 pub async fn handle_kinesis_event(
     processor: &mut BatchProcessor,
-    event: &KinesisEvent,
+    event: &KinesisBatch,
     now_millis: i64,
 ) -> Result<Invocation, IngestError> {
     let started = Instant::now();
-    let records = source_records(event)?;
+    let records = event.records()?;
     if records.is_empty() {
         return Ok(Invocation {
             response: failure_response(None),
             metrics: InvocationMetrics::default(),
         });
     }
-    let report = match processor.process(&records, now_millis).await {
+    let report = match processor.process(records, now_millis).await {
         Ok(report) => report,
         Err(e) if e.is_retryable() => {
             tracing::warn!(error = %e, records = records.len(), "batch failed; asking for a retry");
@@ -40,7 +40,7 @@ pub async fn handle_kinesis_event(
         }
         Err(e) => return Err(e),
     };
-    let lowest = report.lowest_failure(&records).map(|source| &source.sequence);
+    let lowest = report.lowest_failure(records).map(|source| &source.sequence);
     let metrics = InvocationMetrics::from_report(&report, started.elapsed().as_millis() as u64);
     tracing::info!(
         records = metrics.records_in,

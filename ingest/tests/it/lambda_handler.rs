@@ -6,20 +6,24 @@ use crate::common;
 
 use aws_lambda_events::event::kinesis::KinesisEvent;
 use common::{LEASE_MILLIS, T0, check_invariant, processor, read_lake, record};
-use ingest::kinesis::event::source_records;
+use ingest::kinesis::lambda_event::KinesisBatch;
 use ingest::lambda::handle_kinesis_event;
 use ingest::storage::{Lake, StoreOptions};
 use ingest::testing::{FaultPlan, FaultStore};
 use object_store::memory::InMemory;
 use std::sync::Arc;
 
-fn fixture() -> KinesisEvent {
-    let text = std::fs::read_to_string(concat!(
+fn fixture_text() -> String {
+    std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/kinesis_event.json"
     ))
-    .expect("fixture");
-    serde_json::from_str(&text).expect("a Kinesis event")
+    .expect("fixture")
+}
+
+/// The recorded event as the function reads it from the runtime.
+fn fixture() -> KinesisBatch {
+    serde_json::from_str(&fixture_text()).expect("a Kinesis event")
 }
 
 fn failures(response: &aws_lambda_events::event::streams::KinesisEventResponse) -> Vec<String> {
@@ -62,9 +66,9 @@ async fn a_recorded_event_lands_once_and_its_replay_adds_nothing() {
         (rows.events.len(), rows.duplicates.len(), rows.quarantine.len()),
         (2, 1, 2)
     );
-    let records = source_records(&event).expect("records");
+    let records = event.records().expect("records");
     assert_eq!(&*records[0].source.shard_id, "shardId-000000000002");
-    check_invariant(&records, &rows).expect("exactly once");
+    check_invariant(records, &rows).expect("exactly once");
 }
 
 /// A record blocked behind another batch's unfinished claim fails alone: the answer names
@@ -99,7 +103,7 @@ async fn a_failure_mid_batch_is_answered_with_the_lowest_failed_sequence_number(
     );
 
     let event = fixture();
-    let records = source_records(&event).expect("records");
+    let records = event.records().expect("records").to_vec();
     let mut live = processor(&lake, "fn-live").await;
     let first = handle_kinesis_event(&mut live, &event, T0 + 1000)
         .await
@@ -153,14 +157,16 @@ async fn requests_to_write(batch: &[ingest::source::SourceRecord]) -> u64 {
 async fn a_malformed_event_fails_the_invocation() {
     let lake = Lake::open("memory://", &StoreOptions::default()).expect("lake");
     let mut processor = processor(&lake, "fn-b").await;
-    let mut event = fixture();
+    let mut event: KinesisEvent = serde_json::from_str(&fixture_text()).expect("a Kinesis event");
     event.records[1].event_id = None;
+    let event = KinesisBatch::from_event(&event).expect("read as the runtime reads it");
     let err = handle_kinesis_event(&mut processor, &event, T0)
         .await
         .expect_err("no eventID");
     assert!(!err.is_retryable());
     assert!(err.to_string().contains("record 1"), "{err}");
-    let empty = handle_kinesis_event(&mut processor, &KinesisEvent::default(), T0)
+    let no_records = KinesisBatch::from_event(&KinesisEvent::default()).expect("an empty event");
+    let empty = handle_kinesis_event(&mut processor, &no_records, T0)
         .await
         .expect("empty");
     assert!(failures(&empty.response).is_empty());
