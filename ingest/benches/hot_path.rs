@@ -305,7 +305,7 @@ fn lambda_bench(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
-    // The library's model of the same event, then the records copied out of it: how the
+    // The library's model of the same event (the records not yet copied out of it): how the
     // function read its events before `KinesisBatch`.
     group.bench_function("deserialize_10k_library_model", |b| {
         b.iter_batched_ref(

@@ -126,21 +126,21 @@ impl RecordBlocks {
         self.block.split().freeze()
     }
 
-    /// The bytes `write` puts into a buffer of `room` bytes (returning how many it wrote),
-    /// taken from the current block (or a new one) as [`RecordBlocks::copy`] takes them: a
-    /// record decoded straight into place. When `write` fails, nothing is kept.
+    /// The bytes `write` puts into a buffer of `room` bytes (returning how many it wrote):
+    /// a record decoded straight into place, placed as [`RecordBlocks::copy`] places a record
+    /// of `room` bytes. When `write` fails, nothing is kept.
     pub fn fill<E>(
         &mut self,
         room: usize,
         write: impl FnOnce(&mut [u8]) -> Result<usize, E>,
     ) -> Result<Bytes, E> {
-        if room >= Self::BLOCK_BYTES / 4 {
-            let mut own = vec![0; room];
-            let written = write(&mut own)?;
-            own.truncate(written);
-            return Ok(Bytes::from(own));
-        }
         if self.block.capacity() - self.block.len() < room {
+            if room >= Self::BLOCK_BYTES / 4 {
+                let mut own = vec![0; room];
+                let written = write(&mut own)?;
+                own.truncate(written);
+                return Ok(Bytes::from(own));
+            }
             self.block = BytesMut::with_capacity(Self::BLOCK_BYTES);
         }
         let start = self.block.len();
@@ -196,33 +196,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn filled_records_share_the_block_and_a_failed_fill_keeps_nothing() {
+    fn filled_records_are_placed_as_copied_ones_and_a_failed_fill_keeps_nothing() {
+        const BLOCK: usize = RecordBlocks::BLOCK_BYTES;
+        let write = |text: &'static [u8]| {
+            move |buffer: &mut [u8]| {
+                buffer[..text.len()].copy_from_slice(text);
+                Ok::<_, &str>(text.len())
+            }
+        };
+        let follows = |next: &Bytes, last: &Bytes| next.as_ptr() == last[last.len()..].as_ptr();
         let mut blocks = RecordBlocks::default();
         let first = blocks.copy(b"ab");
-        let decoded = blocks
-            .fill(8, |buffer| {
-                buffer[..3].copy_from_slice(b"xyz");
-                Ok::<_, ()>(3)
-            })
-            .expect("filled");
+        let decoded = blocks.fill(8, write(b"xyz")).expect("filled");
         assert_eq!(&decoded[..], b"xyz");
-        assert_eq!(
-            decoded.as_ptr(),
-            first[first.len()..].as_ptr(),
-            "right after the first"
-        );
+        assert!(follows(&decoded, &first), "right after the first");
         assert_eq!(blocks.fill(8, |_| Err("bad")), Err("bad"));
         let next = blocks.copy(b"c");
-        assert_eq!(
-            next.as_ptr(),
-            decoded[decoded.len()..].as_ptr(),
-            "the failed fill left no bytes"
+        assert!(follows(&next, &decoded), "the failed fill left no bytes");
+        // Filled to the end of the block, then a fill that does not fit starts a new one.
+        let start = first.as_ptr() as usize;
+        let mut last = next;
+        while BLOCK - (last.as_ptr() as usize + last.len() - start) >= 1000 {
+            let next = blocks
+                .fill(1000, |buffer| Ok::<_, ()>(buffer.len()))
+                .expect("filled");
+            assert!(follows(&next, &last));
+            last = next;
+        }
+        let across = blocks.fill(1000, write(b"new block")).expect("filled");
+        assert!(
+            !(start..start + BLOCK).contains(&(across.as_ptr() as usize)),
+            "a new block"
         );
+        assert_eq!(
+            (&first[..], &decoded[..], &across[..]),
+            (&b"ab"[..], &b"xyz"[..], &b"new block"[..])
+        );
+        // A long record that does not fit gets its own allocation; failing there keeps nothing.
+        assert_eq!(blocks.fill(BLOCK, |_| Err("bad")), Err("bad"));
         let long = blocks
-            .fill(RecordBlocks::BLOCK_BYTES / 4, |buffer| Ok::<_, ()>(buffer.len()))
+            .fill(BLOCK, |buffer| Ok::<_, ()>(buffer.len()))
             .expect("filled");
-        assert_eq!(long.len(), RecordBlocks::BLOCK_BYTES / 4);
-        assert_ne!(long.as_ptr(), next[next.len()..].as_ptr(), "a block of its own");
+        assert_eq!(long.len(), BLOCK);
+        let small = blocks.copy(b"d");
+        assert!(follows(&small, &across), "the block goes on after a long record");
     }
 
     #[test]

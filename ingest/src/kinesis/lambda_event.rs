@@ -1,9 +1,11 @@
 //! The Lambda's Kinesis event read straight into [`SourceRecord`]s, in one pass over its JSON:
 //! each record's base64 `data` decoded into shared blocks, its shard id shared, the fields the
-//! pipeline does not use skipped without being kept. Invariant: a record reads as
-//! `aws_lambda_events`' `KinesisEvent` would read it (the same arrival time, bytes, shard and
-//! sequence number; tests compare the two), and an event that does not fit that model is
-//! refused, never misread.
+//! pipeline does not use skipped without being kept or checked. Invariant: every event that
+//! `aws_lambda_events`' `KinesisEvent` reads gives the same records (bytes, shard, sequence
+//! number; the arrival time to the microsecond, where the library misreads some: see
+//! [`ArrivalSeconds`]), or the same malformed record; an event without the fields the
+//! pipeline reads, or with one it cannot read, is refused, never misread. Tests hold the two
+//! readers to this.
 //!
 //! Why: reading the event into `KinesisEvent` (a dozen owned strings and a byte vector per
 //! record) and then copying each record took about a third as long as processing the batch
@@ -12,6 +14,7 @@
 use crate::error::IngestError;
 use crate::source::{RecordBlocks, SequenceNumber, ShardIds, SourceId, SourceRecord};
 use aws_lambda_events::event::kinesis::KinesisEvent;
+use base64::DecodeSliceError;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
@@ -25,7 +28,10 @@ use std::sync::Arc;
 /// takes from the runtime.
 ///
 /// The JSON must be a Kinesis event (`Records`, each with a `kinesis` object holding
-/// `approximateArrivalTimestamp` and base64 `data`), or reading it fails. A record whose
+/// `approximateArrivalTimestamp` and base64 `data`), or reading it fails; the other fields of
+/// the event (`awsRegion`, `partitionKey`, `encryptionType`, ...) are not read, so not
+/// checked either. Errors name the field; under the Lambda runtime, its path shows which
+/// record (`[?[3].?.?]`: keys are read as bytes, which the runtime's path does not name). A record whose
 /// position cannot be read (`eventID` not `shardId:sequenceNumber`, `sequenceNumber` not a
 /// decimal number) is a malformed event too, reported by [`KinesisBatch::records`] as the
 /// handler's error (the same one, naming the first such record, whatever the JSON's field order).
@@ -192,12 +198,12 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                 }
             }
         }
-        let (sequence, arrival_micros, data) = kinesis.ok_or_else(|| de::Error::missing_field("kinesis"))?;
+        let kinesis: KinesisFields = kinesis.ok_or_else(|| de::Error::missing_field("kinesis"))?;
         Ok(RecordFields {
             shard: shard.unwrap_or(Err("no eventID")),
-            sequence,
-            arrival_micros,
-            data,
+            sequence: kinesis.sequence,
+            arrival_micros: kinesis.arrival_micros,
+            data: kinesis.data,
         })
     }
 }
@@ -245,7 +251,13 @@ impl<'de> Visitor<'de> for ShardOfEventId<'_> {
 /// A record's `kinesis` object: its sequence number (when it is one), arrival and bytes.
 struct KinesisSeed<'b>(&'b mut RecordBlocks);
 
-type KinesisFields = (Option<SequenceNumber>, i64, Bytes);
+/// What a `kinesis` object holds for the pipeline.
+struct KinesisFields {
+    /// `None` when the `sequenceNumber` is absent or not a decimal number.
+    sequence: Option<SequenceNumber>,
+    arrival_micros: i64,
+    data: Bytes,
+}
 
 impl<'de> DeserializeSeed<'de> for KinesisSeed<'_> {
     type Value = KinesisFields;
@@ -271,7 +283,7 @@ impl<'de> Visitor<'de> for KinesisSeed<'_> {
                     if sequence.is_some() {
                         return Err(de::Error::duplicate_field("sequenceNumber"));
                     }
-                    sequence = Some(map.next_value_seed(Sequence)?);
+                    sequence = Some(map.next_value_seed(SequenceNumberSeed)?);
                 }
                 Key::ArrivalTimestamp => {
                     if arrival.is_some() {
@@ -283,7 +295,7 @@ impl<'de> Visitor<'de> for KinesisSeed<'_> {
                     if data.is_some() {
                         return Err(de::Error::duplicate_field("data"));
                     }
-                    data = Some(map.next_value_seed(Base64Data(&mut *blocks))?);
+                    data = Some(map.next_value_seed(DecodedData(&mut *blocks))?);
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -293,14 +305,18 @@ impl<'de> Visitor<'de> for KinesisSeed<'_> {
         let arrival = arrival.ok_or_else(|| de::Error::missing_field("approximateArrivalTimestamp"))?;
         let data = data.ok_or_else(|| de::Error::missing_field("data"))?;
         // A missing sequence number reads as "", which is not a number.
-        Ok((sequence.flatten(), arrival, data))
+        Ok(KinesisFields {
+            sequence: sequence.flatten(),
+            arrival_micros: arrival,
+            data,
+        })
     }
 }
 
 /// A `sequenceNumber` string: the number when it is one.
-struct Sequence;
+struct SequenceNumberSeed;
 
-impl<'de> DeserializeSeed<'de> for Sequence {
+impl<'de> DeserializeSeed<'de> for SequenceNumberSeed {
     type Value = Option<SequenceNumber>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
@@ -308,7 +324,7 @@ impl<'de> DeserializeSeed<'de> for Sequence {
     }
 }
 
-impl<'de> Visitor<'de> for Sequence {
+impl<'de> Visitor<'de> for SequenceNumberSeed {
     type Value = Option<SequenceNumber>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -321,9 +337,9 @@ impl<'de> Visitor<'de> for Sequence {
 }
 
 /// A record's base64 `data`, decoded into the event's shared blocks.
-struct Base64Data<'b>(&'b mut RecordBlocks);
+struct DecodedData<'b>(&'b mut RecordBlocks);
 
-impl<'de> DeserializeSeed<'de> for Base64Data<'_> {
+impl<'de> DeserializeSeed<'de> for DecodedData<'_> {
     type Value = Bytes;
 
     /// Read as bytes: base64 is ASCII, so the string's UTF-8 check is left to the decoder,
@@ -333,7 +349,7 @@ impl<'de> DeserializeSeed<'de> for Base64Data<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for Base64Data<'_> {
+impl<'de> Visitor<'de> for DecodedData<'_> {
     type Value = Bytes;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -344,7 +360,10 @@ impl<'de> Visitor<'de> for Base64Data<'_> {
         let room = base64::decoded_len_estimate(text.len());
         self.0
             .fill(room, |buffer| STANDARD.decode_slice(text, buffer))
-            .map_err(E::custom)
+            .map_err(|e| match e {
+                DecodeSliceError::DecodeError(e) => E::custom(format_args!("data is not base64: {e}")),
+                other => E::custom(format_args!("data: {other}")),
+            })
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Bytes, E> {
@@ -362,10 +381,11 @@ struct ArrivalSeconds;
 
 impl ArrivalSeconds {
     fn micros<E: de::Error>(seconds: f64) -> Result<i64, E> {
-        // Exact to the microsecond for times written in milliseconds or microseconds: the
-        // nearest double to such a time of this era is within a quarter microsecond of it.
+        // Exact for times written to the millisecond until 2106 and to the microsecond until
+        // 2038: the nearest double to such a time, times a million, rounds back to it.
         let micros = (seconds * 1e6).round();
-        let in_range = (0.0..9.0e18).contains(&micros);
+        // Negative times (`-0` and `-1e-7` too) are refused, as the library refuses them.
+        let in_range = !seconds.is_sign_negative() && (0.0..9.0e18).contains(&micros);
         in_range
             .then_some(micros as i64)
             .filter(|&m| DateTime::from_timestamp_micros(m).is_some())
@@ -410,9 +430,10 @@ impl<'de> Visitor<'de> for ArrivalSeconds {
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<i64, E> {
-        let seconds: f64 = text
-            .parse()
-            .map_err(|_| E::custom(format!("invalid approximateArrivalTimestamp {text:?}")))?;
+        let seconds: f64 = text.parse().map_err(|_| {
+            let shown: String = text.chars().take(40).collect();
+            E::custom(format!("invalid approximateArrivalTimestamp {shown:?}"))
+        })?;
         Self::micros(seconds)
     }
 }
@@ -621,7 +642,9 @@ mod tests {
         assert_eq!(library("1480641523.477"), 1_480_641_523_477_000);
         assert_eq!(library("1480641523.080"), 1_480_641_523_008_000);
         assert_eq!(library("1480641523.5"), 1_480_641_523_005_000);
-        for bad in ["-1", "\"soon\"", "\"-5\"", "1e300", "null", "true"] {
+        for bad in [
+            "-1", "-0", "-0.0", "\"-0\"", "-1e-7", "\"soon\"", "\"-5\"", "1e300", "null", "true",
+        ] {
             let err = read(&at(bad)).expect_err(bad).to_string();
             assert!(
                 err.contains("approximateArrivalTimestamp") || err.contains("invalid type"),
@@ -653,37 +676,61 @@ mod tests {
     }
 
     #[test]
-    fn records_of_two_shards_keep_their_own_ids() {
+    fn records_of_two_shards_keep_their_own_ids_shared_along_a_run() {
         let second = EVENT.replace("shardId-000000000003", "shardId-000000000004");
-        let two = format!(
-            r#"{{"Records":[{},{},{}]}}"#,
-            &EVENT[12..EVENT.len() - 2],
-            &second[12..second.len() - 2],
-            &EVENT[12..EVENT.len() - 2]
+        let record = |event: &str| event[12..event.len() - 2].to_owned();
+        let json = format!(
+            r#"{{"Records":[{},{},{},{}]}}"#,
+            record(EVENT),
+            record(EVENT),
+            record(&second),
+            record(EVENT)
         );
-        let batch = read(&two).expect("read");
-        let shards: Vec<&str> = batch
-            .records()
-            .expect("records")
-            .iter()
-            .map(|r| &*r.source.shard_id)
-            .collect();
+        let batch = read(&json).expect("read");
+        let records = batch.records().expect("records");
+        let shards: Vec<&str> = records.iter().map(|r| &*r.source.shard_id).collect();
         assert_eq!(
             shards,
             [
+                "shardId-000000000003",
                 "shardId-000000000003",
                 "shardId-000000000004",
                 "shardId-000000000003"
             ]
         );
-        assert_eq!(both(&two).0, both(&two).1);
+        assert!(
+            Arc::ptr_eq(&records[0].source.shard_id, &records[1].source.shard_id),
+            "one copy along a run"
+        );
+        let (ours, library) = both(&json);
+        assert_eq!(ours, library);
     }
 
-    /// A record's JSON, its fields in a shuffled order, each mostly valid and sometimes
-    /// absent, null or malformed (so that both whole events and each kind of refusal occur).
+    #[test]
+    fn under_the_runtime_an_error_names_the_record_and_the_field() {
+        // The Lambda runtime reads the payload through serde_path_to_error.
+        let second = EVENT.replace("eyJhIjoxfQ==", "eyJhIjoxfQ=!");
+        let json = format!(
+            r#"{{"Records":[{},{}]}}"#,
+            &EVENT[12..EVENT.len() - 2],
+            &second[12..second.len() - 2]
+        );
+        let err = serde_path_to_error::deserialize::<_, KinesisBatch>(
+            &mut serde_json::Deserializer::from_str(&json),
+        )
+        .expect_err("bad base64");
+        let text = format!("[{}] {}", err.path(), err);
+        assert!(text.starts_with("[?[1].?.?] "), "{text}");
+        assert!(text.contains("data is not base64: Invalid"), "{text}");
+    }
+
+    /// A record's JSON, its fields in any order, each mostly valid and sometimes absent, null
+    /// or malformed (so that both whole events and each kind of refusal occur), with extra
+    /// fields the library reads and this module skips.
     fn record_json() -> impl Strategy<Value = String> {
+        // A few shards, so that runs of records share one.
         let event_id = prop_oneof![
-            8 => "shardId-[0-9]{1,3}:[0-9]{1,5}".prop_map(|s| Some(format!("{s:?}"))),
+            8 => (0..3u8, "[0-9]{1,5}").prop_map(|(shard, n)| Some(format!(r#""shardId-00{shard}:{n}""#))),
             1 => Just(None),
             1 => Just(Some("null".to_owned())),
             1 => "[a-z0-9:-]{0,12}".prop_map(|s| Some(format!("{s:?}"))),
@@ -691,47 +738,54 @@ mod tests {
         let sequence = prop_oneof![
             8 => "[0-9]{1,60}".prop_map(|s| Some(format!("{s:?}"))),
             1 => Just(None),
+            1 => Just(Some("null".to_owned())),
             1 => "[0-9x ]{0,5}".prop_map(|s| Some(format!("{s:?}"))),
         ];
         // Times the library reads right too: whole seconds, or three digits of milliseconds
-        // whose last is not 0 (see the test above for the others).
+        // whose last is not 0, as a number or a string (the test above has the others).
         let arrival = prop_oneof![
             1 => Just(None),
+            1 => Just(Some("null".to_owned())),
             6 => (0i64..4_000_000_000, 0u32..100, 1u32..10).prop_map(|(s, ms, last)| Some(format!("{s}.{ms:02}{last}"))),
+            2 => (0i64..4_000_000_000, 0u32..100, 1u32..10).prop_map(|(s, ms, last)| Some(format!("\"{s}.{ms:02}{last}\""))),
             2 => (0i64..4_000_000_000).prop_map(|s| Some(s.to_string())),
-            2 => (0i64..4_000_000_000).prop_map(|s| Some(format!("\"{s}\""))),
+            1 => (0i64..4_000_000_000).prop_map(|s| Some(format!("\"{s}\""))),
         ];
         let data = prop_oneof![
             1 => Just(None),
+            1 => Just(Some("null".to_owned())),
             8 => proptest::collection::vec(any::<u8>(), 0..80).prop_map(|b| Some(format!("{:?}", STANDARD.encode(b)))),
             1 => Just(Some(r#""not base64!""#.to_owned())),
+            1 => Just(Some(r#"[1,2]"#.to_owned())),
         ];
-        (event_id, sequence, arrival, data, any::<bool>(), any::<u64>()).prop_map(
-            |(event_id, sequence, arrival, data, extras, order)| {
-                let mut kinesis: Vec<String> = [
+        let extras = proptest::option::of(Just(()));
+        (event_id, sequence, arrival, data, extras)
+            .prop_flat_map(|(event_id, sequence, arrival, data, extras)| {
+                let kinesis: Vec<String> = [
                     sequence.map(|v| format!(r#""sequenceNumber":{v}"#)),
                     arrival.map(|v| format!(r#""approximateArrivalTimestamp":{v}"#)),
                     data.map(|v| format!(r#""data":{v}"#)),
-                    extras.then(|| r#""partitionKey":"k","encryptionType":"NONE""#.to_owned()),
+                    extras.map(|_| r#""partitionKey":"k""#.to_owned()),
+                    extras.map(|_| r#""encryptionType":"NONE""#.to_owned()),
                 ]
                 .into_iter()
                 .flatten()
                 .collect();
-                let turns = order as usize % kinesis.len().max(1);
-                kinesis.rotate_left(turns);
-                let mut fields: Vec<String> = [
+                (Just(event_id), Just(extras), Just(kinesis).prop_shuffle())
+            })
+            .prop_flat_map(|(event_id, extras, kinesis)| {
+                let fields: Vec<String> = [
                     event_id.map(|v| format!(r#""eventID":{v}"#)),
                     Some(format!(r#""kinesis":{{{}}}"#, kinesis.join(","))),
-                    extras.then(|| r#""eventSource":"aws:kinesis","awsRegion":"us-east-1""#.to_owned()),
+                    extras.map(|_| r#""eventSource":"aws:kinesis""#.to_owned()),
+                    extras.map(|_| r#""awsRegion":"us-east-1""#.to_owned()),
                 ]
                 .into_iter()
                 .flatten()
                 .collect();
-                let turns = (order >> 8) as usize % fields.len();
-                fields.rotate_left(turns);
-                format!("{{{}}}", fields.join(","))
-            },
-        )
+                Just(fields).prop_shuffle()
+            })
+            .prop_map(|fields| format!("{{{}}}", fields.join(",")))
     }
 
     proptest! {
@@ -744,6 +798,22 @@ mod tests {
                 (Err(_), Err(_)) => {}
                 _ => prop_assert!(false, "{json}: ours {ours:?}, the library's {library:?}"),
             }
+        }
+
+        #[test]
+        fn arrival_times_read_to_the_microsecond(seconds in 0i64..1 << 31, micros in 0u32..1_000_000, quoted: bool) {
+            let stamp = format!("{seconds}.{micros:06}");
+            let stamp = if quoted { format!("\"{stamp}\"") } else { stamp };
+            let json = EVENT.replace("1480641523.477", &stamp);
+            let batch = read(&json).expect("read");
+            prop_assert_eq!(batch.records().expect("records")[0].arrival_micros, seconds * 1_000_000 + i64::from(micros));
+        }
+
+        #[test]
+        fn arrival_times_in_milliseconds_read_exactly_until_2106(seconds in 0i64..1 << 32, millis in 0u32..1000) {
+            let json = EVENT.replace("1480641523.477", &format!("{seconds}.{millis:03}"));
+            let batch = read(&json).expect("read");
+            prop_assert_eq!(batch.records().expect("records")[0].arrival_micros, seconds * 1_000_000 + i64::from(millis) * 1000);
         }
     }
 }
