@@ -13,7 +13,8 @@
 //! - `batch/process_10k_warm_1m`: `BatchProcessor::process` of 10,000 records with fresh
 //!   uuids into an in-memory lake whose ledger holds 1,000,000 uuids (loaded once, warm);
 //! - `lambda/deserialize_10k` and `lambda/handle_10k`: a 10,000-record Kinesis event
-//!   (base64 JSON, as the Lambda runtime receives it) read into a `KinesisBatch`, then
+//!   (base64 JSON, as the Lambda runtime receives it) read into a `KinesisBatch` as the runtime
+//!   reads it (through `serde_path_to_error`), then
 //!   `handle_kinesis_event` on a warm processor over an in-memory lake;
 //!   `lambda/deserialize_10k_library_model` reads the same event into `aws_lambda_events`'
 //!   `KinesisEvent` instead, without copying the records out of it.
@@ -285,7 +286,7 @@ fn lambda_bench(c: &mut Criterion) {
         );
         serde_json::to_vec(&event).expect("event JSON")
     };
-    let warm_up: KinesisBatch = serde_json::from_slice(&next_event()).expect("event");
+    let warm_up: KinesisBatch = support::read_as_the_runtime(&next_event());
     rt.block_on(handle_kinesis_event(
         &mut processor,
         &warm_up,
@@ -301,7 +302,7 @@ fn lambda_bench(c: &mut Criterion) {
     group.bench_function("deserialize_10k", |b| {
         b.iter_batched_ref(
             || sample.clone(),
-            |json| black_box(serde_json::from_slice::<KinesisBatch>(json).expect("event")),
+            |json| black_box(support::read_as_the_runtime::<KinesisBatch>(json)),
             BatchSize::PerIteration,
         )
     });
@@ -310,14 +311,14 @@ fn lambda_bench(c: &mut Criterion) {
     group.bench_function("deserialize_10k_library_model", |b| {
         b.iter_batched_ref(
             || sample.clone(),
-            |json| black_box(serde_json::from_slice::<KinesisEvent>(json).expect("event")),
+            |json| black_box(support::read_as_the_runtime::<KinesisEvent>(json)),
             BatchSize::PerIteration,
         )
     });
     group.bench_function("handle_10k", |b| {
         b.iter_custom(|iters| {
             timed_batches(&rt, &memory, iters, || {
-                let event: KinesisBatch = serde_json::from_slice(&next_event()).expect("event");
+                let event: KinesisBatch = support::read_as_the_runtime(&next_event());
                 let started = Instant::now();
                 let invocation = rt
                     .block_on(handle_kinesis_event(

@@ -4,7 +4,8 @@
 //! - `latency`: a warm container (a processor whose ledger holds `--warm-uuids` uuids of the
 //!   day, loaded by a first, cold invocation) handles `--batches` Kinesis events of
 //!   `--batch-size` records each: the event's JSON (base64 data, as the runtime receives it)
-//!   is read into a `KinesisBatch` (as the function reads it), then `handle_kinesis_event` runs. Every event has new uuids and sequence
+//!   is read into a `KinesisBatch` as the Lambda runtime reads it (serde_json through
+//!   `serde_path_to_error`), then `handle_kinesis_event` runs. Every event has new uuids and sequence
 //!   numbers. Reports p50/p99/max milliseconds of each step and of both, and apart the
 //!   batches that also wrote chain checkpoints (each chain's every 50th commit). Also times
 //!   a cold reading of the day's chains through a store where every request waits 20 ms:
@@ -138,7 +139,7 @@ async fn latency(batches: usize, batch_size: usize, warm_uuids: u64) -> Value {
 
     let first = event_json(1);
     let started = Instant::now();
-    let event: KinesisBatch = serde_json::from_slice(&first).expect("event");
+    let event: KinesisBatch = support::read_as_the_runtime(&first);
     handle_kinesis_event(&mut processor, &event, now_millis())
         .await
         .expect("first invocation");
@@ -153,7 +154,7 @@ async fn latency(batches: usize, batch_size: usize, warm_uuids: u64) -> Value {
         sizes.push(json.len() as f64);
         let checkpoints_before = processor.ledger().stats.checkpoints;
         let started = Instant::now();
-        let event: KinesisBatch = serde_json::from_slice(&json).expect("event");
+        let event: KinesisBatch = support::read_as_the_runtime(&json);
         let parsed_at = Instant::now();
         let invocation = handle_kinesis_event(&mut processor, &event, now_millis())
             .await

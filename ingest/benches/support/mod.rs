@@ -248,3 +248,10 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
+
+/// `json` read as the Lambda runtime reads an invocation's payload (lambda_runtime 1.x:
+/// serde_json through `serde_path_to_error`, so that an error names its field).
+pub fn read_as_the_runtime<T: serde::de::DeserializeOwned>(json: &[u8]) -> T {
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(json))
+        .expect("a Kinesis event")
+}
