@@ -43,6 +43,24 @@ impl Interner {
         self.index.get(value).copied()
     }
 
+    /// [`Interner::find`], first trying the string the last call (this or
+    /// [`Interner::intern`]) returned: a chain's sequence numbers mostly share their leading
+    /// digits with the one before.
+    pub(crate) fn find_recent(&mut self, value: &str) -> Option<u32> {
+        if self
+            .values
+            .get(self.last as usize)
+            .is_some_and(|last| **last == *value)
+        {
+            return Some(self.last);
+        }
+        let found = self.find(value);
+        if let Some(i) = found {
+            self.last = i;
+        }
+        found
+    }
+
     pub(crate) fn get(&self, i: u32) -> &str {
         &self.values[i as usize]
     }
@@ -68,6 +86,21 @@ const INTERNED_VALUE_BYTES: usize = 96;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recent_find_is_a_find() {
+        let mut interner = Interner::default();
+        assert_eq!(interner.find_recent("a"), None);
+        let (a, b) = (interner.intern("a"), interner.intern("b"));
+        for value in ["a", "a", "b", "c", "b", "a", "c"] {
+            assert_eq!(interner.find_recent(value), interner.find(value), "{value}");
+        }
+        assert_eq!(
+            (interner.find_recent("b"), interner.find_recent("a")),
+            (Some(b), Some(a))
+        );
+        assert_eq!(interner.len(), 2, "finding interns nothing");
+    }
 
     #[test]
     fn an_interned_string_keeps_its_index_whatever_came_before() {
