@@ -10,7 +10,8 @@ use std::sync::Arc;
 pub(crate) struct Interner {
     values: Vec<Arc<str>>,
     index: HashTable<Arc<str>, u32>,
-    /// The index the last call returned.
+    /// The index the last [`Interner::intern`] or successful [`Interner::find_recent`]
+    /// returned: where both look first.
     last: u32,
 }
 
@@ -100,6 +101,13 @@ mod tests {
             (Some(b), Some(a))
         );
         assert_eq!(interner.len(), 2, "finding interns nothing");
+        // Interning after a recent find keeps every string's first index.
+        let c = interner.intern("c");
+        for (value, index) in [("b", b), ("a", a), ("c", c), ("a", a), ("b", b)] {
+            assert_eq!(interner.find_recent(value), Some(index));
+            assert_eq!(interner.intern(value), index);
+        }
+        assert_eq!((a, b, c), (0, 1, 2));
     }
 
     #[test]
