@@ -5,8 +5,8 @@
 //!   day, loaded by a first, cold invocation) handles `--batches` Kinesis events of
 //!   `--batch-size` records each: the event's JSON (base64 data, as the runtime receives it)
 //!   is read into a `KinesisBatch` as the Lambda runtime reads it (serde_json through
-//!   `serde_path_to_error`), then `handle_kinesis_event` runs. Every event has new uuids and sequence
-//!   numbers. Reports p50/p99/max milliseconds of each step and of both, and apart the
+//!   `serde_path_to_error`), then `handle_kinesis_event` runs. Every event has new uuids and
+//!   sequence numbers. Reports p50/p99/max milliseconds of each step and of both, and apart the
 //!   batches that also wrote chain checkpoints (each chain's every 50th commit). Also times
 //!   a cold reading of the day's chains through a store where every request waits 20 ms:
 //!   one chain after another, then as a batch reads them (`Ledger::prefetch`).

@@ -114,16 +114,26 @@ impl RecordBlocks {
 
     /// `data`, copied into the current block (or a new one).
     pub fn copy(&mut self, data: &[u8]) -> Bytes {
-        if self.block.capacity() - self.block.len() < data.len() {
-            // A long record that does not fit gets a block of its own, so that the room a
-            // block is left with (held until its records are dropped) is under a quarter.
-            if data.len() >= Self::BLOCK_BYTES / 4 {
-                return Bytes::copy_from_slice(data);
-            }
-            self.block = BytesMut::with_capacity(Self::BLOCK_BYTES);
+        if !self.make_room(data.len()) {
+            return Bytes::copy_from_slice(data);
         }
         self.block.extend_from_slice(data);
         self.block.split().freeze()
+    }
+
+    /// Whether a record of `len` bytes goes into the current block, starting a new block when
+    /// it does not fit there. A long record that does not fit gets an allocation of its own
+    /// (`false`), so that the room a block is left with (held until its records are dropped)
+    /// is under a quarter.
+    fn make_room(&mut self, len: usize) -> bool {
+        if self.block.capacity() - self.block.len() >= len {
+            return true;
+        }
+        if len >= Self::BLOCK_BYTES / 4 {
+            return false;
+        }
+        self.block = BytesMut::with_capacity(Self::BLOCK_BYTES);
+        true
     }
 
     /// The bytes `write` puts into a buffer of `room` bytes (returning how many it wrote):
@@ -134,14 +144,11 @@ impl RecordBlocks {
         room: usize,
         write: impl FnOnce(&mut [u8]) -> Result<usize, E>,
     ) -> Result<Bytes, E> {
-        if self.block.capacity() - self.block.len() < room {
-            if room >= Self::BLOCK_BYTES / 4 {
-                let mut own = vec![0; room];
-                let written = write(&mut own)?;
-                own.truncate(written);
-                return Ok(Bytes::from(own));
-            }
-            self.block = BytesMut::with_capacity(Self::BLOCK_BYTES);
+        if !self.make_room(room) {
+            let mut own = vec![0; room];
+            let written = write(&mut own)?;
+            own.truncate(written);
+            return Ok(Bytes::from(own));
         }
         let start = self.block.len();
         self.block.resize(start + room, 0);

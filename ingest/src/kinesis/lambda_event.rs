@@ -77,12 +77,7 @@ impl<'de> Visitor<'de> for EventVisitor {
         let mut batch = None;
         while let Some(key) = map.next_key::<Key>()? {
             match key {
-                Key::Records => {
-                    if batch.is_some() {
-                        return Err(de::Error::duplicate_field("Records"));
-                    }
-                    batch = Some(map.next_value_seed(RecordsSeed)?);
-                }
+                Key::Records => read_once(&mut map, &mut batch, "Records", RecordsSeed)?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -90,6 +85,21 @@ impl<'de> Visitor<'de> for EventVisitor {
         }
         batch.ok_or_else(|| de::Error::missing_field("Records"))
     }
+}
+
+/// The next value, read into `slot`; a key given twice is refused, as serde's derived readers
+/// (and so `aws_lambda_events`) refuse it.
+fn read_once<'de, A: MapAccess<'de>, S: DeserializeSeed<'de>>(
+    map: &mut A,
+    slot: &mut Option<S::Value>,
+    key: &'static str,
+    seed: S,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(de::Error::duplicate_field(key));
+    }
+    *slot = Some(map.next_value_seed(seed)?);
+    Ok(())
 }
 
 /// The `Records` array.
@@ -181,17 +191,14 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
         let mut kinesis = None;
         while let Some(key) = map.next_key::<Key>()? {
             match key {
-                Key::EventId => {
-                    if shard.is_some() {
-                        return Err(de::Error::duplicate_field("eventID"));
-                    }
-                    shard = Some(map.next_value_seed(ShardOfEventId(&mut reader.shards))?);
-                }
+                Key::EventId => read_once(
+                    &mut map,
+                    &mut shard,
+                    "eventID",
+                    ShardOfEventId(&mut reader.shards),
+                )?,
                 Key::Kinesis => {
-                    if kinesis.is_some() {
-                        return Err(de::Error::duplicate_field("kinesis"));
-                    }
-                    kinesis = Some(map.next_value_seed(KinesisSeed(&mut reader.blocks))?);
+                    read_once(&mut map, &mut kinesis, "kinesis", KinesisSeed(&mut reader.blocks))?
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -280,23 +287,15 @@ impl<'de> Visitor<'de> for KinesisSeed<'_> {
         while let Some(key) = map.next_key::<Key>()? {
             match key {
                 Key::SequenceNumber => {
-                    if sequence.is_some() {
-                        return Err(de::Error::duplicate_field("sequenceNumber"));
-                    }
-                    sequence = Some(map.next_value_seed(SequenceNumberSeed)?);
+                    read_once(&mut map, &mut sequence, "sequenceNumber", SequenceNumberSeed)?
                 }
-                Key::ArrivalTimestamp => {
-                    if arrival.is_some() {
-                        return Err(de::Error::duplicate_field("approximateArrivalTimestamp"));
-                    }
-                    arrival = Some(map.next_value_seed(ArrivalSeconds)?);
-                }
-                Key::Data => {
-                    if data.is_some() {
-                        return Err(de::Error::duplicate_field("data"));
-                    }
-                    data = Some(map.next_value_seed(DecodedData(&mut *blocks))?);
-                }
+                Key::ArrivalTimestamp => read_once(
+                    &mut map,
+                    &mut arrival,
+                    "approximateArrivalTimestamp",
+                    ArrivalSeconds,
+                )?,
+                Key::Data => read_once(&mut map, &mut data, "data", DecodedData(&mut *blocks))?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -386,8 +385,12 @@ impl ArrivalSeconds {
         let micros = (seconds * 1e6).round();
         // Negative times (`-0` and `-1e-7` too) are refused, as the library refuses them.
         let in_range = !seconds.is_sign_negative() && (0.0..9.0e18).contains(&micros);
-        in_range
-            .then_some(micros as i64)
+        Self::checked(in_range.then_some(micros as i64), seconds)
+    }
+
+    /// `micros` when it is a time chrono can hold, else the error naming `seconds`.
+    fn checked<E: de::Error>(micros: Option<i64>, seconds: impl fmt::Display) -> Result<i64, E> {
+        micros
             .filter(|&m| DateTime::from_timestamp_micros(m).is_some())
             .ok_or_else(|| E::custom(format!("invalid approximateArrivalTimestamp {seconds}")))
     }
@@ -409,20 +412,13 @@ impl<'de> Visitor<'de> for ArrivalSeconds {
     }
 
     fn visit_u64<E: de::Error>(self, seconds: u64) -> Result<i64, E> {
-        i64::try_from(seconds)
-            .ok()
-            .and_then(|s| s.checked_mul(1_000_000))
-            .filter(|&m| DateTime::from_timestamp_micros(m).is_some())
-            .ok_or_else(|| E::custom(format!("invalid approximateArrivalTimestamp {seconds}")))
+        let micros = i64::try_from(seconds).ok().and_then(|s| s.checked_mul(1_000_000));
+        Self::checked(micros, seconds)
     }
 
     fn visit_i64<E: de::Error>(self, seconds: i64) -> Result<i64, E> {
-        match u64::try_from(seconds) {
-            Ok(seconds) => self.visit_u64(seconds),
-            Err(_) => Err(E::custom(format!(
-                "invalid approximateArrivalTimestamp {seconds}"
-            ))),
-        }
+        let micros = (seconds >= 0).then(|| seconds.checked_mul(1_000_000)).flatten();
+        Self::checked(micros, seconds)
     }
 
     fn visit_f64<E: de::Error>(self, seconds: f64) -> Result<i64, E> {
