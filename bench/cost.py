@@ -42,6 +42,11 @@ GIB = 1024**3
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
 MILLION = 1_000_000
 
+# The event source mapping's defaults in terraform/variables.tf (`batch_size`,
+# `maximum_batching_window_seconds`); tests/python/test_terraform.py keeps them equal.
+TERRAFORM_BATCH_SIZE = 10_000
+TERRAFORM_WINDOW_S = 60
+
 
 def records_per_invocation(batch_size, window_s, per_shard_rate, payload_cap):
     """What the event source mapping hands one invocation at a steady per-shard rate. With
@@ -53,7 +58,7 @@ def scenarios(events_per_hour, shards, payload_cap):
     rate = events_per_hour / 3600 / shards
     out = []
     for batch_size in (100, 1_000, 10_000):
-        for window in (0, 30, 300):
+        for window in (0, 30, TERRAFORM_WINDOW_S, 300):
             n = records_per_invocation(batch_size, window, rate, payload_cap)
             out.append({"batch_size": batch_size, "window_s": window, "records": n})
     return out
@@ -166,7 +171,8 @@ def render(measured, record_bytes, lambda_event_bytes_per_record, partitions, st
         rows.append((s, ours_per_million(measured, s["records"], memory_mb, s3_latency_ms)))
     kinesis = kinesis_per_million(record_bytes, events_per_hour)
     firehose = {b: firehose_per_million(record_bytes, partitions, b, events_per_hour) for b in (60, 300, 900)}
-    default = next(o for s, o in rows if s["batch_size"] == 10_000 and s["window_s"] == 30)
+    default = next(o for s, o in rows
+                   if s["batch_size"] == TERRAFORM_BATCH_SIZE and s["window_s"] == TERRAFORM_WINDOW_S)
     fh = firehose[firehose_buffer_s]
     shared = kinesis["stream_hours"] + kinesis["ingest"]
 
@@ -201,8 +207,9 @@ def render(measured, record_bytes, lambda_event_bytes_per_record, partitions, st
             f"| {o['duration_ms']:.0f} | {money(o['s3_requests'])} | {money(o['lambda'])} | **{money(o['total'])}** "
             f"| {fh['total'] / o['total']:.1f}x |")
     add("")
-    add("**Ours next to Firehose, per million events** (ours at the Terraform defaults: batch size 10,000, "
-        f"window 30 s → {default['records']:,} records per invocation; Firehose buffer interval "
+    add(f"**Ours next to Firehose, per million events** (ours at the Terraform defaults: batch size "
+        f"{TERRAFORM_BATCH_SIZE:,}, window {TERRAFORM_WINDOW_S} s → {default['records']:,} records per invocation; "
+        f"Firehose buffer interval "
         f"{firehose_buffer_s} s):")
     add("")
     stream = shared + kinesis["retrieval"]

@@ -10,6 +10,8 @@ staleness test needs target/debug/ingest (cargo build -p ingest) and is skipped 
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import json
 import re
 
@@ -209,6 +211,18 @@ def test_event_source_mapping_never_loses_a_batch(config):
     assert ref(dlq["kms_master_key_id"]) == "aws_kms_key.main.arn"
     assert dlq["message_retention_seconds"] == 1209600
 
+
+
+def test_cost_model_prices_the_terraform_defaults(config):
+    """BENCHMARKS' dollars per million events "at the Terraform defaults" are bench/cost.py's
+    figures for its batch size, window and function memory: they must be these variables'."""
+    spec = importlib.util.spec_from_file_location("cost", tf.REPO / "bench" / "cost.py")
+    cost = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cost)
+    assert config.variables["batch_size"]["default"] == cost.TERRAFORM_BATCH_SIZE
+    assert config.variables["maximum_batching_window_seconds"]["default"] == cost.TERRAFORM_WINDOW_S
+    memory = inspect.signature(cost.render).parameters["memory_mb"].default
+    assert config.variables["lambda_memory_mb"]["default"] == memory
 
 def test_kinesis_stream(config):
     stream = config.resource("aws_kinesis_stream", "events")
