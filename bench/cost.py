@@ -42,10 +42,12 @@ GIB = 1024**3
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
 MILLION = 1_000_000
 
-# The event source mapping's defaults in terraform/variables.tf (`batch_size`,
-# `maximum_batching_window_seconds`); tests/python/test_terraform.py keeps them equal.
+# The defaults in terraform/variables.tf that the cost depends on (`batch_size`,
+# `maximum_batching_window_seconds`, `lambda_memory_mb`); tests/python/test_terraform.py keeps
+# them equal.
 TERRAFORM_BATCH_SIZE = 10_000
 TERRAFORM_WINDOW_S = 60
+TERRAFORM_MEMORY_MB = 1024
 
 
 def records_per_invocation(batch_size, window_s, per_shard_rate, payload_cap):
@@ -57,8 +59,8 @@ def records_per_invocation(batch_size, window_s, per_shard_rate, payload_cap):
 def scenarios(events_per_hour, shards, payload_cap):
     rate = events_per_hour / 3600 / shards
     out = []
-    for batch_size in (100, 1_000, 10_000):
-        for window in (0, 30, TERRAFORM_WINDOW_S, 300):
+    for batch_size in sorted({100, 1_000, 10_000, TERRAFORM_BATCH_SIZE}):
+        for window in sorted({0, 30, TERRAFORM_WINDOW_S, 300}):
             n = records_per_invocation(batch_size, window, rate, payload_cap)
             out.append({"batch_size": batch_size, "window_s": window, "records": n})
     return out
@@ -162,7 +164,7 @@ def money(x):
 
 
 def render(measured, record_bytes, lambda_event_bytes_per_record, partitions, stored_bytes_per_million,
-           events_per_hour=MILLION, shards=4, memory_mb=1024, s3_latency_ms=50, firehose_buffer_s=300):
+           events_per_hour=MILLION, shards=4, memory_mb=TERRAFORM_MEMORY_MB, s3_latency_ms=50, firehose_buffer_s=300):
     """The cost section of results.md, as Markdown."""
     p = PRICES
     payload_cap = LAMBDA_PAYLOAD_LIMIT // max(int(lambda_event_bytes_per_record), 1)
@@ -209,8 +211,7 @@ def render(measured, record_bytes, lambda_event_bytes_per_record, partitions, st
     add("")
     add(f"**Ours next to Firehose, per million events** (ours at the Terraform defaults: batch size "
         f"{TERRAFORM_BATCH_SIZE:,}, window {TERRAFORM_WINDOW_S} s → {default['records']:,} records per invocation; "
-        f"Firehose buffer interval "
-        f"{firehose_buffer_s} s):")
+        f"Firehose buffer interval {firehose_buffer_s} s):")
     add("")
     stream = shared + kinesis["retrieval"]
     add("| line | ours (Kinesis → Lambda) | Firehose reading the same stream | Firehose Direct PUT (no stream) |")

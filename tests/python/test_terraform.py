@@ -131,6 +131,28 @@ def test_tfvars_example_sets_only_declared_variables(config):
     assert not unknown, f"terraform.tfvars.example sets undeclared variables: {unknown}"
 
 
+def test_tfvars_example_shows_the_defaults_unless_marked(config):
+    """The example says "every value shown is the default unless marked": a copy of it must not
+    pin a default from before it changed."""
+    path = tf.TERRAFORM_DIR / "terraform.tfvars.example"
+    example = tf.parse_file(path)
+    # Each top-level assignment's text, up to the next one, to find its "# example value" mark.
+    text = path.read_text()
+    starts = [(m.group(1), m.start()) for m in re.finditer(r"^(\w+)\s*=", text, re.MULTILINE)]
+    statements_text = {
+        name: text[start : starts[i + 1][1] if i + 1 < len(starts) else len(text)]
+        for i, (name, start) in enumerate(starts)
+    }
+    marked = {name for name, body in statements_text.items() if "# example value" in body}
+    assert marked, "the example marks no value as an example: the parse above is wrong"
+    differing = {
+        name: (value, config.variables[name]["default"])
+        for name, value in example.items()
+        if not name.startswith("__") and name not in marked and value != config.variables[name]["default"]
+    }
+    assert not differing, f"terraform.tfvars.example differs from the defaults (shown, default): {differing}"
+
+
 def _validation_text(config, name: str) -> str:
     return " ".join(ref(v["condition"]) for v in blocks(config.variables[name], "validation"))
 
@@ -212,7 +234,6 @@ def test_event_source_mapping_never_loses_a_batch(config):
     assert dlq["message_retention_seconds"] == 1209600
 
 
-
 def test_cost_model_prices_the_terraform_defaults(config):
     """BENCHMARKS' dollars per million events "at the Terraform defaults" are bench/cost.py's
     figures for its batch size, window and function memory: they must be these variables'."""
@@ -221,8 +242,12 @@ def test_cost_model_prices_the_terraform_defaults(config):
     spec.loader.exec_module(cost)
     assert config.variables["batch_size"]["default"] == cost.TERRAFORM_BATCH_SIZE
     assert config.variables["maximum_batching_window_seconds"]["default"] == cost.TERRAFORM_WINDOW_S
-    memory = inspect.signature(cost.render).parameters["memory_mb"].default
-    assert config.variables["lambda_memory_mb"]["default"] == memory
+    assert config.variables["lambda_memory_mb"]["default"] == cost.TERRAFORM_MEMORY_MB
+    assert inspect.signature(cost.render).parameters["memory_mb"].default == cost.TERRAFORM_MEMORY_MB
+    # The defaults are among the scenarios priced, exactly once.
+    priced = [(s["batch_size"], s["window_s"]) for s in cost.scenarios(cost.MILLION, 4, 7_663)]
+    assert priced.count((cost.TERRAFORM_BATCH_SIZE, cost.TERRAFORM_WINDOW_S)) == 1
+
 
 def test_kinesis_stream(config):
     stream = config.resource("aws_kinesis_stream", "events")
