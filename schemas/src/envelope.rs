@@ -66,18 +66,42 @@ impl<'a> EventName<'a> {
         if full.is_empty() {
             return Err(bad("it is empty"));
         }
-        if full.split(':').any(str::is_empty) {
+        let Some(colons) = first_two_colons(full.as_bytes()) else {
             return Err(bad("it has an empty part (a leading, trailing or doubled ':')"));
-        }
-        let mut parts = full.split(':');
-        let event_type = parts.next().unwrap_or_default();
+        };
+        let type_end = colons[0].unwrap_or(full.len());
+        let event_type = &full[..type_end];
         crate::partition::check_event_type(event_type).map_err(bad)?;
         Ok(EventName {
             full,
             event_type,
-            event_subtype: parts.next(),
+            event_subtype: colons[0].map(|first| &full[first + 1..colons[1].unwrap_or(full.len())]),
         })
     }
+}
+
+/// The offsets of a non-empty name's first two `:`, or `None` when a part is empty (a leading,
+/// trailing or doubled `:`). One pass over the bytes: every event is named, so this is on the
+/// hot path (`str::split` searched for each part twice).
+fn first_two_colons(name: &[u8]) -> Option<[Option<usize>; 2]> {
+    let mut colons = [None; 2];
+    let mut found = 0;
+    let mut part_empty = true;
+    for (i, &byte) in name.iter().enumerate() {
+        if byte != b':' {
+            part_empty = false;
+            continue;
+        }
+        if part_empty {
+            return None;
+        }
+        if let Some(slot) = colons.get_mut(found) {
+            *slot = Some(i);
+        }
+        found += 1;
+        part_empty = true;
+    }
+    (!part_empty).then_some(colons)
 }
 
 #[cfg(test)]
@@ -94,6 +118,47 @@ mod tests {
         assert_eq!(three.event_type, "payment");
         assert_eq!(three.event_subtype, Some("order"));
         assert_eq!(three.full, "payment:order:completed");
+    }
+
+    #[test]
+    fn parts_past_the_third_stay_in_the_full_name() {
+        let four = EventName::parse("a:b:c:d").expect("valid");
+        assert_eq!(
+            (four.event_type, four.event_subtype, four.full),
+            ("a", Some("b"), "a:b:c:d")
+        );
+        assert!(
+            EventName::parse("a:b:c:").is_err(),
+            "a trailing ':' past the third part"
+        );
+        assert!(
+            EventName::parse("a:b:c::d").is_err(),
+            "a doubled ':' past the third part"
+        );
+    }
+
+    /// Every name of up to eight bytes over `a`, `b` and `:` splits as `str::split` splits it.
+    #[test]
+    fn splits_like_str_split() {
+        let mut names = vec![String::new()];
+        let mut last_length = vec![String::new()];
+        for _ in 0..8 {
+            last_length = last_length
+                .iter()
+                .flat_map(|n| ["a", "b", ":"].map(|c| format!("{n}{c}")))
+                .collect();
+            names.extend(last_length.iter().cloned());
+        }
+        assert_eq!(names.len(), (0..=8).map(|n| 3usize.pow(n)).sum::<usize>());
+        for name in &names {
+            let parts: Vec<&str> = name.split(':').collect();
+            let expected = (!name.is_empty() && !parts.iter().any(|p| p.is_empty()))
+                .then(|| (parts[0], parts.get(1).copied()));
+            let got = EventName::parse(name)
+                .ok()
+                .map(|n| (n.event_type, n.event_subtype));
+            assert_eq!(got, expected, "{name:?}");
+        }
     }
 
     #[test]
