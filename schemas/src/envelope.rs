@@ -163,8 +163,17 @@ mod tests {
 
     #[test]
     fn empty_parts_are_rejected() {
-        for name in ["", ":", ":created", "account:", "a::b", "payment:order:"] {
-            assert!(EventName::parse(name).is_err(), "{name:?} must be rejected");
+        let reason = |name| match EventName::parse(name) {
+            Err(SchemaError::BadEventName { reason, .. }) => reason,
+            other => panic!("{name:?} must be rejected as a bad name, not {other:?}"),
+        };
+        assert_eq!(reason(""), "it is empty");
+        for name in [":", ":created", "account:", "a::b", "payment:order:", "1:"] {
+            assert_eq!(
+                reason(name),
+                "it has an empty part (a leading, trailing or doubled ':')",
+                "{name:?}"
+            );
         }
     }
 }

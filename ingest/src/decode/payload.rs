@@ -255,19 +255,22 @@ impl Payload {
 
     /// The keys read so far, without the envelope's places (parsing only).
     pub(super) fn keys(&self) -> impl Iterator<Item = &str> + '_ {
+        self.payload_fields().map(|f| self.str(f.key))
+    }
+
+    /// The fields but the envelope's places.
+    fn payload_fields(&self) -> impl Iterator<Item = &Field> {
         self.fields
             .iter()
             .filter(|f| !matches!(f.value, Stored::Envelope(_)))
-            .map(|f| self.str(f.key))
     }
 
     /// Whether a field of this name is already here (a record repeating a key is invalid).
     pub(super) fn has_key(&self, key: &str) -> bool {
         // Lengths first: a record's keys mostly differ in length, and a span's length needs no
         // look at its text.
-        self.fields.iter().any(|f| {
-            !matches!(f.value, Stored::Envelope(_)) && f.key.len() == key.len() && self.str(f.key) == key
-        })
+        self.payload_fields()
+            .any(|f| f.key.len() == key.len() && self.str(f.key) == key)
     }
 
     /// Marks the place of envelope field `which` (0 uuid, 1 name, 2 created_at).
