@@ -441,10 +441,12 @@ impl<'de> Visitor<'de> for NestedSeed<'_> {
         // ones differently, so the written texts compare as the keys do. A set past a few.
         let mut keys: Vec<Range<usize>> = Vec::new();
         let mut many_keys: Option<HashSet<Box<[u8]>>> = None;
+        let mut first = true;
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            if !keys.is_empty() {
+            if !first {
                 self.json.push(b',');
             }
+            first = false;
             let start = self.json.len();
             self.reborrow().scalar::<str, A::Error>(&key)?;
             let written = start..self.json.len();
@@ -456,9 +458,11 @@ impl<'de> Visitor<'de> for NestedSeed<'_> {
             if repeated {
                 return Err(duplicate_key(&key));
             }
-            keys.push(written);
-            if many_keys.is_none() && keys.len() > LINEAR_NESTED_KEYS {
-                many_keys = Some(keys.iter().map(|k| self.json[k.clone()].into()).collect());
+            if many_keys.is_none() {
+                keys.push(written);
+                if keys.len() > LINEAR_NESTED_KEYS {
+                    many_keys = Some(keys.drain(..).map(|k| self.json[k].into()).collect());
+                }
             }
             self.json.push(b':');
             map.next_value_seed(self.reborrow())?;
